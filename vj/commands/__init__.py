@@ -1,0 +1,1 @@
+"""One module per ``vj`` subcommand (see :mod:`vj.cli` for the protocol)."""
