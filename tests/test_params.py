@@ -1,0 +1,65 @@
+import math
+import threading
+
+from vj.control.params import ParamRegistry
+
+
+def test_set_is_queued_until_apply_and_clamped():
+    reg = ParamRegistry()
+    assert reg.set("gan.truncation", 5.0)
+    assert reg.get("gan.truncation") == 0.7  # not applied yet
+    assert reg.apply_pending() == {"gan.truncation": 1.0}
+    assert reg.get("gan.truncation") == 1.0
+
+
+def test_rejects_unknown_nan_inf_and_bad_types():
+    reg = ParamRegistry()
+    assert not reg.set("nope", 1)
+    assert not reg.set("master", math.nan)
+    assert not reg.set("master", math.inf)
+    assert not reg.set("master", "abc")
+    assert not reg.set_classes([1000])
+    assert reg.rejected == 5
+    assert reg.apply_pending() == {}
+
+
+def test_unit_nudge_toggle_trigger_classes():
+    reg = ParamRegistry()
+    reg.set_unit("tempo.bpm", 0.5)
+    reg.nudge("gan.depth", -0.25)
+    reg.toggle("blackout")
+    reg.trigger("fx.kaleido.segments")
+    reg.set_classes([985, 107])
+    changed = reg.apply_pending()
+    assert changed["tempo.bpm"] == 160.0
+    assert changed["gan.depth"] == 0.75
+    assert changed["blackout"] == 1.0
+    assert reg.classes == (985, 107)
+    reg.toggle("blackout")
+    assert reg.apply_pending() == {"blackout": 0.0}
+
+
+def test_concurrent_writers_lose_nothing():
+    reg = ParamRegistry()
+
+    def worker():
+        for _ in range(500):
+            reg.nudge("tempo.bpm", 0.01)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reg.apply_pending()
+    assert abs(reg.get("tempo.bpm") - 140.0) < 1e-6
+
+
+def test_listener_sees_changes():
+    reg = ParamRegistry()
+    seen = []
+    reg.add_listener(seen.append)
+    reg.set("master", 0.25)
+    reg.apply_pending()
+    reg.apply_pending()
+    assert seen == [{"master": 0.25}]
