@@ -1,0 +1,456 @@
+"""Streaming, hop-by-hop audio analysis → :class:`~vj.audio.features.Features`.
+
+One :class:`StreamingAnalyzer` is fed exactly ``hop_size`` mono samples per call — by the live audio callback
+(in real time) and by :func:`analyze_signal` (offline render / ``vj analyze``), so both see the same numbers.
+Every buffer is allocated in ``__init__``; :meth:`StreamingAnalyzer.process` does no I/O, logging or locking and
+allocates nothing but the returned record (and its 12-value chroma copy).
+
+Per hop it computes
+
+* clean-up: NaN/inf replaced by 0 (counted in :attr:`StreamingAnalyzer.nonfinite_count`), samples clipped to
+  ±4, DC removed by subtracting a slowly tracked mean;
+* loudness: RMS in dBFS of the raw hop, a 0..1 ``level`` against the recent loudness range, silence detection;
+* automatic gain control: a dB-domain envelope of the raw loudness with separate rise/fall time constants,
+  gain = target − envelope, clamped; the gained signal feeds everything below, so detection is level-invariant;
+* bands: bass/mid/high energy from a 2048-sample Hann FFT, each normalised against its recent range;
+* onsets: aubio's onset detector (default ``specflux``, chosen by measurement; see docs/benchmarks.md),
+  suppressed in silence;
+* beats: :class:`vj.audio.beat.BeatClock` fed by a log-magnitude spectral-flux envelope (or aubio's own
+  tempo tracker with ``beat_tracker="aubio"``);
+* pitch: aubio ``yinfast`` (de Cheveigné & Kawahara 2002, FFT form) → MIDI + confidence;
+* chroma: a 4096-sample Hann FFT folded onto 12 pitch classes tuned to A440 (Fujishima 1999, "Realtime chord
+  recognition of musical sound"; Müller, *Fundamentals of Music Processing*, 2015, §3.1.2 log-frequency
+  spectrogram and chroma), log-compressed and bass-weighted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vj.audio.features import Features
+
+_EPS = 1e-12
+
+
+@dataclass
+class AnalysisConfig:
+    """Settings of :class:`StreamingAnalyzer`; defaults chosen by measurement (``benchmarks/analysis_accuracy.py``).
+
+    Attributes:
+        onset_method: aubio onset detection function (``specflux``, ``hfc``, ``complex``, ``phase``,
+            ``wphase``, ``specdiff``, ``kl``, ``mkl``, ``energy``).
+        onset_threshold: aubio peak-picking threshold (higher = fewer onsets).
+        onset_minioi_s: minimum inter-onset interval [s].
+        onset_buf_size: aubio onset window [samples].
+        beat_tracker: ``"clock"`` (vj's causal beat clock, :mod:`vj.audio.beat`) or ``"aubio"`` (aubio's tempo
+            tracker alone).
+        min_bpm, max_bpm: tempo search range [bpm].
+        prior_bpm: centre of the tempo prior [bpm]; prior_octaves: its width [octaves].
+        beat_warmup_s: no beats before this much audio [s].
+        pitch_method: aubio pitch method; ``yin`` or ``yinfast`` (``yinfft``'s confidence is stale below ~1.3 kHz
+            in aubio 0.4.9).
+        pitch_buf_size: pitch window [samples].
+        pitch_tolerance: aubio yin threshold (lower = stricter).
+        pitch_min_confidence: below this confidence the hop is unvoiced (``pitch_midi`` = 0).
+        silence_db: raw loudness below which the input counts as silent [dBFS].
+        agc_target_db: loudness the gain control aims for [dBFS].
+        agc_rise_s, agc_fall_s: time constants of the gain-control envelope when loudness rises / falls [s].
+        agc_max_gain_db, agc_min_gain_db: gain limits [dB].
+        range_fall_db_per_s: how fast the recent-range trackers (``level``, bands) forget [dB/s].
+        range_min_db: smallest loudness range mapped onto 0..1 [dB].
+        bass_hz, high_hz: band edges: bass < bass_hz <= mid < high_hz <= high [Hz].
+        chroma_fft_size: window of the chroma FFT [samples].
+        chroma_fmin_hz, chroma_fmax_hz: frequency range folded into chroma [Hz].
+        chroma_bass_octaves: bass weighting; spectral weight falls by 1/e per this many octaves above fmin.
+        tuning_hz: reference A4 [Hz].
+    """
+
+    onset_method: str = "specflux"
+    onset_threshold: float = 0.3
+    onset_minioi_s: float = 0.02
+    onset_buf_size: int = 1024
+    beat_tracker: str = "clock"
+    min_bpm: float = 60.0
+    max_bpm: float = 200.0
+    prior_bpm: float = 120.0
+    prior_octaves: float = 0.9
+    beat_warmup_s: float = 2.0
+    pitch_method: str = "yinfast"
+    pitch_buf_size: int = 2048
+    pitch_tolerance: float = 0.2
+    pitch_min_confidence: float = 0.6
+    silence_db: float = -65.0
+    agc_target_db: float = -15.0
+    agc_rise_s: float = 0.3
+    agc_fall_s: float = 1.5
+    agc_max_gain_db: float = 45.0
+    agc_min_gain_db: float = -20.0
+    range_fall_db_per_s: float = 2.0
+    range_min_db: float = 15.0
+    bass_hz: float = 250.0
+    high_hz: float = 4000.0
+    chroma_fft_size: int = 4096
+    chroma_fmin_hz: float = 55.0
+    chroma_fmax_hz: float = 5000.0
+    chroma_bass_octaves: float = 3.0
+    tuning_hz: float = 440.0
+    extra: dict = field(default_factory=dict)
+
+
+class _RangeTracker:
+    """Maps a dB value onto 0..1 against its recent range: max/min envelopes that forget at a fixed rate."""
+
+    def __init__(self, fall_db: float, min_range_db: float):
+        self.fall = fall_db  # dB per hop
+        self.min_range = min_range_db
+        self.hi = -math.inf
+        self.lo = math.inf
+
+    def __call__(self, db: float) -> float:
+        if self.hi == -math.inf:
+            self.hi, self.lo = db, db - self.min_range
+        self.hi = max(db, self.hi - self.fall)
+        self.lo = min(db, self.lo + self.fall)
+        lo = min(self.lo, self.hi - self.min_range)
+        return min(max((db - lo) / (self.hi - lo), 0.0), 1.0)
+
+
+def _chroma_matrix(n_fft: int, sample_rate: int, fmin: float, fmax: float, tuning_hz: float, bass_oct: float):
+    """Weights [shape=(12, n_fft // 2 + 1)] folding FFT magnitudes onto pitch classes C..B.
+
+    Each bin's centre frequency is converted to a fractional MIDI pitch ``69 + 12 log2(f / tuning)``; it
+    contributes to its nearest pitch class with weight cos²(π·d/2)… where d is the distance in semitones to that
+    pitch's centre (bins between two semitones contribute little), times a bass weighting exp(-octaves above
+    fmin / bass_oct). Bins whose spacing exceeds a semitone (low frequencies) are excluded.
+    """
+    n_bins = n_fft // 2 + 1
+    freqs = np.arange(n_bins) * sample_rate / n_fft
+    m = np.zeros((12, n_bins), dtype=np.float32)
+    df = sample_rate / n_fft
+    for k in range(1, n_bins):
+        f = freqs[k]
+        if f < fmin or f > fmax or f > sample_rate / 2:
+            continue
+        semitone_hz = f * (2 ** (1 / 12) - 1)
+        if df > semitone_hz:  # too coarse to tell semitones apart
+            continue
+        midi = 69.0 + 12.0 * math.log2(f / tuning_hz)
+        nearest = round(midi)
+        d = abs(midi - nearest)  # 0..0.5
+        w = math.cos(math.pi * d) ** 2  # 1 at the centre, 0 halfway to the neighbour
+        w *= math.exp(-math.log2(f / fmin) / bass_oct)
+        m[int(nearest) % 12, k] = w
+    return m
+
+
+class StreamingAnalyzer:
+    """Hop-by-hop analysis of a mono stream.
+
+    Args:
+        sample_rate: sampling rate of the stream [Hz] > 0.
+        hop_size: samples per :meth:`process` call [samples] > 0 (512 at 44.1/48 kHz ≈ 11 ms).
+        config: settings; None uses :class:`AnalysisConfig` defaults.
+
+    Raises:
+        ValueError: bad sample rate, hop size or config value (unknown aubio method, hop larger than a window).
+    """
+
+    def __init__(self, sample_rate: int, hop_size: int = 512, config: AnalysisConfig | None = None):
+        import aubio
+
+        from vj.audio.beat import BeatClock
+
+        if sample_rate <= 0 or hop_size <= 0:
+            raise ValueError("sample_rate and hop_size must be positive")
+        cfg = config or AnalysisConfig()
+        self.config = cfg
+        self.sample_rate = int(sample_rate)
+        self.hop_size = int(hop_size)
+        sr, hop = self.sample_rate, self.hop_size
+        self.frame_rate = sr / hop
+        if cfg.pitch_method not in ("yin", "yinfast", "yinfft", "mcomb", "fcomb", "schmitt", "specacf"):
+            raise ValueError(f"unknown pitch method {cfg.pitch_method!r}")
+        if cfg.beat_tracker not in ("clock", "aubio"):
+            raise ValueError(f"unknown beat tracker {cfg.beat_tracker!r} (clock or aubio)")
+        if cfg.onset_method not in _ONSET_METHODS:
+            raise ValueError(f"unknown onset method {cfg.onset_method!r} (one of {', '.join(_ONSET_METHODS)})")
+        onset_buf = max(cfg.onset_buf_size, hop)
+        pitch_buf = max(cfg.pitch_buf_size, hop)
+
+        # --- aubio objects (each takes exactly `hop` samples per call)
+        self._onset = aubio.onset(cfg.onset_method, onset_buf, hop, sr)
+        self._onset.set_threshold(float(cfg.onset_threshold))
+        self._onset.set_minioi_s(float(cfg.onset_minioi_s))
+        self._onset.set_silence(-90.0)  # vj decides silence itself, on the raw level
+        self._pitch = aubio.pitch(cfg.pitch_method, pitch_buf, hop, sr)
+        self._pitch.set_unit("midi")
+        self._pitch.set_tolerance(float(cfg.pitch_tolerance))
+        self._pitch.set_silence(-90.0)
+        self._tempo = None
+        if cfg.beat_tracker == "aubio":
+            self._tempo = aubio.tempo("default", 1024 if hop <= 1024 else 2 * hop, hop, sr)
+            self._tempo.set_silence(-90.0)
+        self._clock = BeatClock(
+            self.frame_rate,
+            min_bpm=cfg.min_bpm,
+            max_bpm=cfg.max_bpm,
+            prior_bpm=cfg.prior_bpm,
+            prior_octaves=cfg.prior_octaves,
+            warmup_s=cfg.beat_warmup_s,
+            latency_frames=0.0,
+        )
+
+        # --- sample buffers (ping-pong, so shifting never overlaps)
+        self._n_long = max(cfg.chroma_fft_size, 2 * hop)
+        self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
+        self._ring = np.zeros(self._n_long, dtype=np.float32)
+        self._ring2 = np.zeros(self._n_long, dtype=np.float32)
+        self._x = np.zeros(hop, dtype=np.float32)  # cleaned hop
+        self._g = np.zeros(hop, dtype=np.float32)  # gained hop (fed to aubio)
+        self._finite = np.zeros(hop, dtype=bool)
+        self._sq = np.zeros(hop, dtype=np.float32)
+        # long FFT (chroma)
+        self._win_long = np.hanning(self._n_long).astype(np.float32)
+        self._wbuf_long = np.zeros(self._n_long, dtype=np.float32)
+        self._spec_long = np.zeros(self._n_long // 2 + 1, dtype=np.complex64)
+        self._mag_long = np.zeros(self._n_long // 2 + 1, dtype=np.float32)
+        self._chroma_m = _chroma_matrix(
+            self._n_long, sr, cfg.chroma_fmin_hz, cfg.chroma_fmax_hz, cfg.tuning_hz, cfg.chroma_bass_octaves
+        )
+        self._chroma = np.zeros(12, dtype=np.float32)
+        # short FFT (bands, onset-strength envelope for the beat clock)
+        self._win_short = np.hanning(self._n_short).astype(np.float32)
+        self._wbuf_short = np.zeros(self._n_short, dtype=np.float32)
+        nb = self._n_short // 2 + 1
+        self._spec_short = np.zeros(nb, dtype=np.complex64)
+        self._mag = np.zeros(nb, dtype=np.float32)
+        self._logmag = np.zeros(nb, dtype=np.float32)
+        self._prev_logmag = np.zeros(nb, dtype=np.float32)
+        self._diff = np.zeros(nb, dtype=np.float32)
+        f = np.arange(nb) * sr / self._n_short
+        self._b_bass = slice(1, max(2, int(np.searchsorted(f, cfg.bass_hz))))
+        self._b_mid = slice(self._b_bass.stop, max(self._b_bass.stop + 1, int(np.searchsorted(f, cfg.high_hz))))
+        self._b_high = slice(self._b_mid.stop, nb)
+        self._flux_bins = slice(1, int(np.searchsorted(f, min(16000.0, sr / 2))))
+
+        # --- trackers
+        fall = cfg.range_fall_db_per_s / self.frame_rate
+        self._level_rt = _RangeTracker(fall, cfg.range_min_db)
+        self._band_rt = [_RangeTracker(fall, cfg.range_min_db) for _ in range(3)]
+        self._odf_max = 1e-3
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: clear buffers, counters and trackers (objects are reused)."""
+        self.hop_index = -1
+        self.nonfinite_count = 0
+        self._onset_count = 0
+        self._beat_count = 0
+        self._dc = None
+        self._agc_env_db = None
+        self._gain_db = 0.0
+        self._silent = True
+        self._silent_hops = 0
+        self._ring[:] = 0.0
+        self._prev_logmag[:] = 0.0
+        self._clock.reset()
+        self._last_bpm = 0.0
+
+    # ------------------------------------------------------------------ per hop
+    def process(self, hop: np.ndarray, capture_time_s: float | None = None) -> Features:
+        """Analyse one hop.
+
+        Args:
+            hop: np.ndarray [shape=(hop_size,), float32, nominally -1..1] — the newest mono samples. It is
+                copied; the caller may reuse its buffer.
+            capture_time_s: host time [s] at which the hop's last sample was captured; None → stream time.
+
+        Returns:
+            The :class:`Features` of this hop (a new object; its chroma is a copy).
+
+        Raises:
+            ValueError: hop has the wrong length.
+        """
+        cfg = self.config
+        hs = self.hop_size
+        if hop.shape != (hs,):
+            raise ValueError(f"process() needs exactly {hs} mono samples, got shape {hop.shape}")
+        self.hop_index += 1
+        time_s = (self.hop_index + 1) * hs / self.sample_rate
+        x = self._x
+        np.copyto(x, hop, casting="unsafe")
+
+        # --- clean-up: non-finite → 0, clip, DC
+        np.isfinite(x, out=self._finite)
+        bad = hs - int(np.count_nonzero(self._finite))
+        if bad:
+            self.nonfinite_count += bad
+            np.copyto(x, 0.0, where=~self._finite)
+        np.clip(x, -4.0, 4.0, out=x)
+        mean = float(x.mean())
+        if self._dc is None:
+            self._dc = mean
+        else:
+            self._dc += 0.05 * (mean - self._dc)  # ~0.2 s time constant at 86 hops/s
+        x -= self._dc
+
+        # --- loudness, silence, AGC
+        np.multiply(x, x, out=self._sq)
+        ms = float(self._sq.mean())
+        loud_db = max(10.0 * math.log10(ms + _EPS), -120.0)
+        if self._silent:
+            silent = loud_db < cfg.silence_db + 3.0  # hysteresis: 3 dB to leave silence
+        else:
+            silent = loud_db < cfg.silence_db
+        self._silent = silent
+        self._silent_hops = self._silent_hops + 1 if silent else 0
+        if not silent:
+            if self._agc_env_db is None:
+                self._agc_env_db = loud_db
+            else:
+                tau = cfg.agc_rise_s if loud_db > self._agc_env_db else cfg.agc_fall_s
+                a = 1.0 - math.exp(-hs / (self.sample_rate * tau))
+                self._agc_env_db += a * (loud_db - self._agc_env_db)
+            self._gain_db = min(max(cfg.agc_target_db - self._agc_env_db, cfg.agc_min_gain_db), cfg.agc_max_gain_db)
+        gain = 10.0 ** (self._gain_db / 20.0)
+        g = self._g
+        np.multiply(x, gain, out=g)
+        rms = math.sqrt(ms) * gain
+        level = 0.0 if silent else self._level_rt(loud_db)
+
+        # --- ring buffer of gained samples (ping-pong shift)
+        ring = self._ring2
+        ring[:-hs] = self._ring[hs:]
+        ring[-hs:] = g
+        self._ring, self._ring2 = ring, self._ring
+
+        # --- short FFT: bands + log spectral flux
+        np.multiply(ring[-self._n_short :], self._win_short, out=self._wbuf_short)
+        np.fft.rfft(self._wbuf_short, out=self._spec_short)
+        mag = self._mag
+        np.abs(self._spec_short, out=mag)
+        if silent:
+            bass = mid = high = 0.0
+        else:
+            bass, mid, high = (
+                rt(10.0 * math.log10(float(np.dot(mag[sl], mag[sl])) + _EPS))
+                for sl, rt in zip((self._b_bass, self._b_mid, self._b_high), self._band_rt)
+            )
+        lm = self._logmag
+        np.multiply(mag, 100.0, out=lm)
+        np.log1p(lm, out=lm)
+        np.subtract(lm, self._prev_logmag, out=self._diff)
+        np.maximum(self._diff, 0.0, out=self._diff)
+        odf = float(self._diff[self._flux_bins].sum())
+        self._logmag, self._prev_logmag = self._prev_logmag, lm
+        self._odf_max = max(odf, self._odf_max * 0.999)
+        onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)
+
+        # --- onsets (aubio)
+        onset = bool(self._onset(g)[0]) and not silent
+        if onset:
+            self._onset_count += 1
+
+        # --- beats
+        if self._tempo is not None:
+            beat = bool(self._tempo(g)[0]) and not silent
+            bpm = float(self._tempo.get_bpm())
+            period = 60.0 * self.frame_rate / bpm if bpm > 0 else 0.0
+            last = self._tempo.get_last() / hs if self._tempo.get_last() > 0 else -1
+            beat_phase = ((self.hop_index - last) / period) % 1.0 if period > 0 and last >= 0 else 0.0
+        else:
+            active = self._silent_hops < int(2.0 * self.frame_rate)
+            if self._silent_hops == int(10.0 * self.frame_rate):
+                self._clock.reset()  # long silence: the next song may have another tempo
+            beat = self._clock.update(odf if not silent else 0.0, active=active)
+            bpm = self._clock.bpm
+            beat_phase = self._clock.phase()
+        if beat:
+            self._beat_count += 1
+
+        # --- pitch (aubio)
+        pm = float(self._pitch(g)[0])
+        conf = float(self._pitch.get_confidence())
+        if not math.isfinite(conf):
+            conf = 0.0
+        conf = min(max(conf, 0.0), 1.0)
+        if silent or conf < cfg.pitch_min_confidence or not (0.0 < pm < 140.0):
+            pm = 0.0
+
+        # --- chroma
+        np.multiply(ring, self._win_long, out=self._wbuf_long)
+        np.fft.rfft(self._wbuf_long, out=self._spec_long)
+        ml = self._mag_long
+        np.abs(self._spec_long, out=ml)
+        np.log1p(ml, out=ml)  # log compression (Müller §3.1.2.1): partials count by presence, not power
+        chroma = self._chroma
+        if silent:
+            chroma[:] = 0.0
+        else:
+            np.dot(self._chroma_m, ml, out=chroma)
+            cmax = float(chroma.max())
+            if cmax > _EPS:
+                chroma /= cmax
+            else:
+                chroma[:] = 0.0
+
+        return Features(
+            hop_index=self.hop_index,
+            time_s=time_s,
+            capture_time_s=time_s if capture_time_s is None else float(capture_time_s),
+            rms=rms,
+            loudness_db=loud_db,
+            level=level,
+            bass=bass,
+            mid=mid,
+            high=high,
+            onset=onset,
+            onset_strength=onset_strength,
+            onset_count=self._onset_count,
+            beat=beat,
+            beat_count=self._beat_count,
+            bpm=bpm,
+            beat_phase=beat_phase,
+            pitch_midi=pm,
+            pitch_confidence=conf,
+            chroma=chroma.copy(),
+            silent=silent,
+            gain=gain,
+        )
+
+
+_ONSET_METHODS = ("specflux", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "energy", "default")
+
+
+def analyze_signal(
+    y: np.ndarray, sample_rate: int, hop_size: int = 512, config: AnalysisConfig | None = None
+) -> list[Features]:
+    """Offline driver: run a :class:`StreamingAnalyzer` over a whole signal, hop by hop.
+
+    Args:
+        y: np.ndarray [shape=(n,), float32, -1..1] mono samples (a [shape=(n, ch)] array is averaged to mono).
+        sample_rate: [Hz] > 0.
+        hop_size: [samples] > 0.
+        config: analysis settings (None = defaults).
+
+    Returns:
+        One :class:`Features` per hop, ``ceil(n / hop_size)`` of them; the last hop is zero-padded.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=1, dtype=np.float32)
+    an = StreamingAnalyzer(sample_rate, hop_size, config)
+    n_hops = -(-len(y) // hop_size)
+    out = []
+    buf = np.zeros(hop_size, dtype=np.float32)
+    for i in range(n_hops):
+        seg = y[i * hop_size : (i + 1) * hop_size]
+        if len(seg) < hop_size:
+            buf[:] = 0.0
+            buf[: len(seg)] = seg
+            seg = buf
+        out.append(an.process(seg))
+    return out
