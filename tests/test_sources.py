@@ -1,0 +1,191 @@
+"""Audio sources with real recordings: FileSource content, pacing and end; open_source; device resolution."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vj.audio.sources import (
+    FileSource,
+    LiveInputSource,
+    SourceState,
+    list_input_devices,
+    open_source,
+    resolve_input_device,
+)
+from vj.errors import VJError
+
+
+class Collector:
+    """on_hop that copies each hop (the array is only valid during the call) and its capture time."""
+
+    def __init__(self):
+        self.hops: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.arrivals: list[float] = []
+        self.thread_names: set[str] = set()
+
+    def __call__(self, hop, capture_time_s):
+        self.hops.append(np.array(hop, copy=True))
+        self.times.append(capture_time_s)
+        self.arrivals.append(time.perf_counter())
+        self.thread_names.add(threading.current_thread().name)
+
+
+def _reference(path, hop):
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    mono = data.mean(axis=1).astype(np.float32)
+    padded = np.zeros(math.ceil(len(mono) / hop) * hop, np.float32)
+    padded[: len(mono)] = mono
+    return padded, sr
+
+
+@pytest.mark.parametrize("name,hop", [("madmom/sample.wav", 512), ("madmom/stereo_sample.wav", 441)])
+def test_file_source_fast_delivers_every_hop_in_order(testdata, name, hop):
+    path = testdata / name
+    ref, sr = _reference(path, hop)
+    got = Collector()
+    src = FileSource(path, realtime=False, hop_size=hop)
+    assert src.sample_rate == sr and src.hop_size == hop and src.state is SourceState.CLOSED
+    t0 = time.perf_counter()
+    with src:
+        src.start(got)
+        assert src.wait(10.0)
+        assert src.state is SourceState.ENDED
+    elapsed = time.perf_counter() - t0
+    n_hops = math.ceil(sf.info(str(path)).frames / hop)
+    assert len(got.hops) == n_hops == src.n_hops
+    assert all(h.dtype == np.float32 and h.shape == (hop,) for h in got.hops)
+    np.testing.assert_allclose(np.concatenate(got.hops), ref, atol=1e-6)
+    assert got.thread_names and threading.current_thread().name not in got.thread_names
+    assert elapsed < 0.5 * src.duration_s  # fast mode is much faster than real time
+    assert np.all(np.diff(got.times) >= 0)
+    assert src.state is SourceState.CLOSED  # after close
+
+
+def test_file_source_realtime_pace(testdata):
+    """1.0 s of a real recording takes 1.0 s, and capture times follow the sample clock without drift."""
+    path = testdata / "madmom/sample.wav"
+    data, sr = sf.read(str(path), dtype="float32")
+    hop = 441  # 10 ms at 44.1 kHz
+    short = path.parent / "sample.wav"  # deliver ~1 s: stop after 100 hops
+    got = Collector()
+    done = threading.Event()
+
+    def on_hop(h, t):
+        got(h, t)
+        if len(got.hops) == 100:
+            done.set()
+
+    src = FileSource(short, realtime=True, hop_size=hop)
+    t0 = time.perf_counter()
+    src.start(on_hop)
+    assert done.wait(5.0)
+    elapsed = time.perf_counter() - t0
+    src.stop()
+    assert src.state is SourceState.CLOSED
+    assert 0.95 <= elapsed <= 1.15, elapsed
+    times = np.array(got.times[:100])
+    # scheduled capture times are exactly hop-spaced (drift-free), and hops arrive close to them
+    np.testing.assert_allclose(np.diff(times), hop / sr, atol=1e-9)
+    lateness = np.array(got.arrivals[:100]) - times
+    assert np.median(lateness) < 0.01 and lateness.min() > -0.001
+    np.testing.assert_allclose(np.concatenate(got.hops[:100]), data[: 100 * hop], atol=1e-6)
+
+
+def test_file_source_loop_wraps_content(testdata):
+    path = testdata / "madmom/sample.wav"
+    hop = 2048
+    ref, _ = _reference(path, hop)
+    n = len(ref) // hop
+    got = []
+    enough = threading.Event()
+
+    def on_hop(h, t):
+        got.append(h.copy())
+        if len(got) >= 2 * n + 3:
+            enough.set()
+
+    with FileSource(path, realtime=False, hop_size=hop, loop=True) as src:
+        src.start(on_hop)
+        assert enough.wait(10.0)
+        assert src.state is SourceState.RUNNING
+    assert src.state is SourceState.CLOSED
+    np.testing.assert_array_equal(got[n], got[0])
+    np.testing.assert_array_equal(got[2 * n + 1], got[1])
+
+
+def test_file_source_consumer_exception_is_counted(testdata):
+    def bad(h, t):
+        raise ValueError("consumer bug")
+
+    with FileSource(testdata / "madmom/sample.wav", realtime=False, hop_size=4096) as src:
+        src.start(bad)
+        assert src.wait(5.0)
+        assert src.state is SourceState.ENDED
+        assert src.callback_errors == src.n_hops
+        assert isinstance(src.callback_exception, ValueError)
+
+
+def test_file_source_monitor_without_output_is_a_notice(testdata, monkeypatch):
+    import sounddevice as sd
+
+    def no_output(*a, **k):
+        raise sd.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sd, "OutputStream", no_output)
+    got = Collector()
+    with FileSource(testdata / "madmom/sample.wav", realtime=True, hop_size=4096, monitor=True) as src:
+        src.start(got)
+        time.sleep(0.3)
+        assert src.state is SourceState.RUNNING
+        assert src.last_error and "monitor" in src.last_error
+    assert got.hops
+
+
+def test_missing_file_is_a_vj_error(tmp_path):
+    with pytest.raises(VJError, match="not found"):
+        FileSource(tmp_path / "nope.wav")
+    with pytest.raises(VJError, match="not found"):
+        open_source(f"file:{tmp_path / 'nope.wav'}")
+    with pytest.raises(VJError):
+        FileSource(tmp_path, realtime=False)  # a directory
+
+
+def test_bad_options_are_vj_errors(testdata):
+    with pytest.raises(VJError, match="hop size"):
+        FileSource(testdata / "madmom/sample.wav", hop_size=0)
+    with pytest.raises(VJError, match="channel"):
+        LiveInputSource(channels="left")
+    with pytest.raises(VJError, match="sample rate"):
+        LiveInputSource(sample_rate=5)
+    with pytest.raises(VJError):
+        open_source(3.5)
+
+
+def test_open_source_spellings(testdata):
+    src = open_source(f"file:{testdata / 'madmom/sample.wav'}", realtime=False, hop_size=256)
+    assert isinstance(src, FileSource) and src.hop_size == 256 and not src.realtime
+    assert isinstance(open_source("default"), LiveInputSource)
+    live = open_source("3")
+    assert isinstance(live, LiveInputSource) and live.device == "3"
+    assert open_source("USB Audio").device == "USB Audio"
+    assert open_source(None).device is None
+
+
+def test_list_input_devices_shape():
+    for d in list_input_devices():
+        assert set(d) == {"index", "name", "channels", "default_samplerate", "hostapi", "is_default"}
+        assert d["channels"] > 0
+
+
+def test_unknown_device_name_lists_inputs():
+    with pytest.raises(VJError, match="no audio input matching 'no-such-card-xyz'"):
+        resolve_input_device("no-such-card-xyz")
+    with pytest.raises(VJError):
+        LiveInputSource("no-such-card-xyz", strict=True)
