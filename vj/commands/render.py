@@ -1,0 +1,113 @@
+"""``vj render AUDIO -o OUT.mp4``: render a song to a music video offline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vj.commands._args import ranged, resolution
+from vj.mapping import RANGES
+
+HELP = "render an audio file (or 'demo') to an H.264/AAC music video"
+
+
+def _r(name, kind=float):
+    lo, hi = RANGES[name]
+    return ranged(kind, lo, hi)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", help="audio file (wav, flac, ogg, mp3, m4a, ...) or 'demo' for the bundled piece")
+    p.add_argument("-o", "--output", type=Path, default=Path("vj-render.mp4"), help="output video (default %(default)s)")
+    p.add_argument("--fps", type=_r("fps"), default=30.0, help="video frame rate (default %(default)s)")
+    p.add_argument("--resolution", type=resolution, default=(512, 512),
+                   help="output size, WIDTHxHEIGHT or SIZE (default 512); 'native' frames are upscaled (Lanczos)")
+    p.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start of the excerpt [s]")
+    p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
+                   help="length of the excerpt [s] (default: to the end)")
+    p.add_argument("--batch-size", type=ranged(int, 1, 256), default=4, help="frames per generator call")
+    p.add_argument("--seed", type=ranged(int, 0, 2**31 - 1), default=0, help="same seed + input → identical frames")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default %(default)s)")
+    p.add_argument("--model", default="auto",
+                   help="auto (BigGAN-deep-128 if its weights are here, else CPPN), cppn, biggan-deep-128/256/512")
+    p.add_argument("--weights", default=None, metavar="PATH", help="BigGAN weights: a directory or a .bin/.safetensors")
+    p.add_argument("--crf", type=ranged(int, 0, 51), default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--hop", type=ranged(int, 64, 8192), default=512, help="analysis hop [samples] (default 512)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    m = p.add_argument_group("mapping (the deep music visualizer's controls)")
+    m.add_argument("--pitch-sensitivity", type=_r("pitch_sensitivity"), default=220.0,
+                   help="200..295: how fast the classes follow the pitch (default 220)")
+    m.add_argument("--tempo-sensitivity", type=_r("tempo_sensitivity"), default=0.25,
+                   help="0..1: how far the noise moves with loudness (default 0.25)")
+    m.add_argument("--depth", type=_r("depth"), default=1.0, help="0..1: maximum class weight (default 1)")
+    m.add_argument("--jitter", type=_r("jitter"), default=0.5, help="0..1: noise jitter (default 0.5)")
+    m.add_argument("--truncation", type=_r("truncation"), default=1.0, help="0.05..1: BigGAN truncation (default 1)")
+    m.add_argument("--smooth-factor", type=_r("smooth_factor"), default=20.0,
+                   help="class smoothing [frames] (default 20)")
+    m.add_argument("--num-classes", type=_r("num_classes", int), default=None, help="1..12 classes (default 12)")
+    m.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
+                   help="up to 12 ImageNet classes by index or name (e.g. 985 107, or daisy jellyfish)")
+    m.add_argument("--sort-classes-by-power", action="store_true",
+                   help="tie the first class to the most powerful pitch, the second to the next, ...")
+    m.add_argument("--beat-kick", type=_r("beat_kick"), default=0.0, help="0..1: noise jump on each beat (default 0)")
+    m.add_argument("--lookahead", action="store_true",
+                   help="smooth with future audio, as the original did (offline only; default causal, as live)")
+    m.add_argument("--save-latents", type=Path, default=None, metavar="FILE.npz", help="save the latent trajectory")
+    m.add_argument("--load-latents", type=Path, default=None, metavar="FILE.npz",
+                   help="reuse a saved latent trajectory instead of analysing (use_previous_vectors)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vj.errors import VJError
+    from vj.mapping import MappingSettings
+    from vj.render import RenderOptions, render
+
+    classes = None
+    if args.classes:
+        if len(args.classes) > 12:
+            raise VJError(f"give at most 12 classes (got {len(args.classes)})")
+        from vj.models.imagenet import resolve_classes
+
+        classes = resolve_classes(args.classes)
+    num_classes = args.num_classes if args.num_classes is not None else (len(classes) if classes else 12)
+    if classes and num_classes > len(classes):
+        raise VJError(f"--num-classes {num_classes} is more than the {len(classes)} classes given")
+    settings = MappingSettings(
+        pitch_sensitivity=args.pitch_sensitivity,
+        tempo_sensitivity=args.tempo_sensitivity,
+        depth=args.depth,
+        jitter=args.jitter,
+        truncation=args.truncation,
+        smooth_factor=args.smooth_factor,
+        num_classes=num_classes,
+        classes=classes,
+        sort_classes_by_power=args.sort_classes_by_power,
+        fps=args.fps,
+        beat_kick=args.beat_kick,
+    )
+    if args.save_latents and args.load_latents:
+        raise VJError("use either --save-latents or --load-latents, not both")
+    render(
+        RenderOptions(
+            audio=args.audio,
+            output=args.output,
+            fps=args.fps,
+            resolution=args.resolution,
+            start_s=args.start,
+            duration_s=args.duration,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=args.device,
+            model=args.model,
+            weights=args.weights,
+            lookahead=args.lookahead,
+            save_latents=args.save_latents,
+            load_latents=args.load_latents,
+            hop_size=args.hop,
+            crf=args.crf,
+            progress=not args.no_progress,
+            settings=settings,
+        )
+    )
+    return 0

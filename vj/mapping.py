@@ -1,0 +1,465 @@
+"""Mapping: audio :class:`~vj.audio.features.Features` + settings → BigGAN latents.
+
+This is a causal, frame-rate-independent reimplementation of the deep music visualizer's mapping (reimplemented
+from its README's description; none of its code is used):
+
+* **Class vector** — up to 12 ImageNet classes are tied to the 12 pitch classes (chroma bins). Each video frame,
+  the weight of a class moves towards the (sharpened, max-normalised) chroma energy of its pitch at a rate set by
+  ``pitch_sensitivity``; ``smooth_factor`` then smooths the weights so small pitch fluctuations do not make the
+  picture flicker; ``depth`` is the largest weight a class reaches.
+* **Noise vector** — each of the 128 dimensions moves in its own direction by
+  ``tempo_sensitivity × (loudness + rise of loudness)`` per frame, with ``jitter`` damping a random half of the
+  dimensions (re-drawn periodically) to avoid repetition; each move is blended 1:3 with the previous one; a
+  dimension reverses when it reaches ``±(2 × truncation − tempo_sensitivity)``.
+* **Truncation** — constant per frame (the registry's value live).
+
+Deviations from the original, on purpose:
+
+* Causal by default (what live needs): loudness is normalised against its running range, class smoothing is an
+  exponential moving average with the same mean delay as the original's ``smooth_factor``-frame block average,
+  and the pitch ranking used by ``sort_classes_by_power`` is the running chroma power so far. With
+  ``lookahead=True`` (offline renders, :func:`map_offline`) loudness is normalised over the whole song, class
+  weights are smoothed with a centred moving average and the ranking is over the whole song, as the original.
+* ``sort_classes_by_power`` does what the original README describes: ``classes[0]`` is tied to the most powerful
+  pitch, ``classes[1]`` to the next, and so on. Without it, the ``num_classes`` most powerful pitches are tied to
+  the classes in chromatic order (C, C#, …) — the original's code tied classes to pitch rank either way.
+* Motion is defined per second (at a 30 fps reference) so changing ``fps`` does not change the speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from vj.audio.features import Features
+from vj.errors import VJError
+
+DIM_Z = 128
+NUM_CLASSES = 1000
+REF_FPS = 30.0  #: motion constants are defined per frame at this rate
+
+#: Valid ranges of the numeric settings (inclusive), shared by the CLI, presets and the registry.
+RANGES = {
+    "pitch_sensitivity": (200.0, 295.0),
+    "tempo_sensitivity": (0.0, 1.0),
+    "depth": (0.0, 1.0),
+    "jitter": (0.0, 1.0),
+    "truncation": (0.05, 1.0),
+    "smooth_factor": (1.0, 200.0),
+    "num_classes": (1, 12),
+    "fps": (1.0, 240.0),
+    "speed": (0.0, 4.0),
+    "beat_kick": (0.0, 1.0),
+}
+
+
+@dataclass
+class MappingSettings:
+    """The deep music visualizer's controls (plus two live extras).
+
+    Attributes:
+        pitch_sensitivity: 200..295, how fast class weights follow the chroma (higher = faster).
+        tempo_sensitivity: 0..1, how far the noise vector moves with loudness and its rise.
+        depth: 0..1, maximum class-vector weight.
+        jitter: 0..1, damping of a random half of the noise dimensions, re-drawn every ~6.7 s.
+        truncation: 0.05..1, BigGAN truncation (also bounds the noise vector).
+        smooth_factor: 1..200 [video frames], smoothing of the class vector.
+        num_classes: 1..12, how many classes (pitches) are used.
+        classes: ImageNet indices (at most 12); None → ``num_classes`` random classes from ``seed``.
+        sort_classes_by_power: tie ``classes[0]`` to the most powerful pitch, and so on.
+        fps: video frame rate [frames/s] the mapping is stepped at (render) or nominal (live).
+        speed: 0..4, multiplier on noise motion (live extra; 1 = the original's behaviour).
+        beat_kick: 0..1, extra noise jump on each beat (live extra; 0 = the original's behaviour).
+    """
+
+    pitch_sensitivity: float = 220.0
+    tempo_sensitivity: float = 0.25
+    depth: float = 1.0
+    jitter: float = 0.5
+    truncation: float = 1.0
+    smooth_factor: float = 20.0
+    num_classes: int = 12
+    classes: list[int] | None = None
+    sort_classes_by_power: bool = False
+    fps: float = 30.0
+    speed: float = 1.0
+    beat_kick: float = 0.0
+
+    def validate(self) -> "MappingSettings":
+        """Check every value against :data:`RANGES`.
+
+        Returns:
+            self, for chaining.
+
+        Raises:
+            VJError: a value is NaN/inf or out of range, or ``classes`` has more than 12 / invalid indices.
+        """
+        for name, (lo, hi) in RANGES.items():
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise VJError(f"{name.replace('_', '-')} must be within {lo:g}..{hi:g} (got {v!r})")
+        if self.classes is not None:
+            if not 1 <= len(self.classes) <= 12:
+                raise VJError(f"give 1 to 12 classes (got {len(self.classes)})")
+            if any(not 0 <= int(c) < NUM_CLASSES for c in self.classes):
+                raise VJError("class indices must be within 0..999")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MappingSettings":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+@dataclass
+class Latents:
+    """BigGAN inputs for one video frame.
+
+    Attributes:
+        noise: float32 [shape=(128,)], the noise vector z, within ±2·truncation.
+        class_vector: float32 [shape=(1000,)], non-negative class weights (a soft mix), max ≤ depth.
+        truncation: float, 0.05..1.
+        hop_index: index of the audio hop these latents reflect (-1 if none).
+        capture_time_s: capture time of that hop [s] (host clock), for latency measurement.
+    """
+
+    noise: np.ndarray
+    class_vector: np.ndarray
+    truncation: float
+    hop_index: int = -1
+    capture_time_s: float = 0.0
+
+
+def pick_classes(settings: MappingSettings, seed: int) -> list[int]:
+    """The class palette: ``settings.classes`` cut to ``num_classes``, or random distinct classes from ``seed``."""
+    if settings.classes:
+        return [int(c) for c in settings.classes[: settings.num_classes]]
+    rng = np.random.default_rng(seed)
+    return [int(c) for c in rng.choice(NUM_CLASSES, size=settings.num_classes, replace=False)]
+
+
+def truncated_noise(rng: np.random.Generator, truncation: float, dim: int = DIM_Z) -> np.ndarray:
+    """A truncated-normal noise vector (each entry resampled until |x| ≤ 2), scaled by ``truncation``.
+
+    Returns:
+        float32 [shape=(dim,)] within ±2·truncation (the "truncation trick", Brock et al. 2019).
+    """
+    x = rng.standard_normal(dim)
+    bad = np.abs(x) > 2
+    while bad.any():
+        x[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(x) > 2
+    return (x * truncation).astype(np.float32)
+
+
+class _RunningRange:
+    """Causal min/max tracker whose extremes relax towards the signal (time constant ``tau_s``)."""
+
+    def __init__(self, tau_s: float = 8.0):
+        self.tau_s = tau_s
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def normalise(self, x: float, dt_s: float) -> float:
+        if not math.isfinite(self.lo):
+            self.lo = self.hi = x
+        relax = 1.0 - math.exp(-dt_s / self.tau_s)
+        self.lo = min(x, self.lo + (x - self.lo) * relax)
+        self.hi = max(x, self.hi + (x - self.hi) * relax)
+        span = self.hi - self.lo
+        return 0.0 if span < 1e-6 else (x - self.lo) / span
+
+
+class Mapper:
+    """Causal mapping, stepped once per video frame with the newest :class:`Features`.
+
+    Args:
+        settings: the controls (validated here).
+        seed: seeds the class choice (when ``settings.classes`` is None), the initial noise vector, its
+            directions and the jitter masks: same seed + same features → identical latents.
+
+    Raises:
+        VJError: invalid settings.
+    """
+
+    JITTER_PERIOD_S = 200 / REF_FPS  # the original re-draws its jitter mask every 200 frames
+
+    def __init__(self, settings: MappingSettings | None = None, seed: int = 0):
+        self.settings = (settings or MappingSettings()).validate()
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed + 1)
+        self.classes = pick_classes(self.settings, self.seed)
+        s = self.settings
+        self.noise = truncated_noise(self._rng, s.truncation)
+        self._direction = np.where(self._rng.random(DIM_Z) < 0.5, -1.0, 1.0).astype(np.float32)
+        self._last_update = np.zeros(DIM_Z, np.float32)
+        self._jitter_mask = self._new_jitter_mask()
+        self._jitter_age_s = 0.0
+        self._weights = np.zeros(12, np.float32)  # per pitch class, before smoothing
+        self._smoothed = np.zeros(12, np.float32)
+        self._power = np.zeros(12, np.float64)  # running chroma power for the pitch ranking
+        self._level_range = _RunningRange()
+        self._rise_peak = 1e-3
+        self._prev_level = 0.0
+        self._beat_count = None
+        # Offline (lookahead) overrides, filled by map_offline.
+        self._fixed_order: np.ndarray | None = None
+
+    # -- live controls --------------------------------------------------------------------------------------
+    def set_classes(self, classes: list[int]) -> None:
+        """Change the palette (live); weights carry over pitch by pitch, so the change is smooth."""
+        classes = [int(c) for c in classes][:12]
+        if not classes or any(not 0 <= c < NUM_CLASSES for c in classes):
+            raise VJError("class indices must be within 0..999")
+        self.classes = classes
+        self.settings.num_classes = len(classes)
+
+    def apply_params(self, values: dict[str, float]) -> None:
+        """Take the registry's ``gan.*`` values (see :mod:`vj.control.params`); unknown names are ignored."""
+        s = self.settings
+        for key, attr in (
+            ("gan.truncation", "truncation"),
+            ("gan.pitch_sensitivity", "pitch_sensitivity"),
+            ("gan.tempo_sensitivity", "tempo_sensitivity"),
+            ("gan.depth", "depth"),
+            ("gan.jitter", "jitter"),
+            ("gan.speed", "speed"),
+            ("gan.beat_kick", "beat_kick"),
+        ):
+            if key in values and math.isfinite(values[key]):
+                lo, hi = RANGES[attr]
+                setattr(s, attr, min(max(float(values[key]), lo), hi))
+        if "gan.smooth_s" in values and math.isfinite(values["gan.smooth_s"]):
+            s.smooth_factor = min(max(values["gan.smooth_s"] * s.fps, 1.0), 200.0)
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _new_jitter_mask(self) -> np.ndarray:
+        damp = self._rng.random(DIM_Z) < 0.5
+        return np.where(damp, 1.0 - self.settings.jitter, 1.0).astype(np.float32)
+
+    def _pitch_order(self) -> np.ndarray:
+        """Pitch classes tied to ``classes[0..n-1]``."""
+        n = len(self.classes)
+        ranking = self._fixed_order if self._fixed_order is not None else np.argsort(-self._power, kind="stable")
+        top = ranking[:n]
+        return top if self.settings.sort_classes_by_power else np.sort(top)
+
+    def _class_targets(self, chroma: np.ndarray, dt_s: float) -> np.ndarray:
+        """Per-pitch weights after the pitch-sensitivity follower (before smoothing), float32 [12]."""
+        s = self.settings
+        c = np.nan_to_num(np.asarray(chroma, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(c.max()) if c.size else 0.0
+        target = (c / peak) ** 2 if peak > 1e-6 else np.zeros(12, np.float32)
+        rate_hz = 0.5 + (s.pitch_sensitivity - 200.0) / 95.0 * 11.5  # 0.5 .. 12 per second
+        a = 1.0 - math.exp(-rate_hz * dt_s)
+        self._weights += (target - self._weights) * a
+        return self._weights
+
+    def _smooth(self, weights: np.ndarray) -> np.ndarray:
+        n = self.settings.smooth_factor
+        a = 2.0 / (n + 1.0)  # EMA with the mean delay of an n-frame moving average
+        self._smoothed += (weights - self._smoothed) * a
+        return self._smoothed
+
+    def _class_vector(self, pitch_weights: np.ndarray) -> np.ndarray:
+        s = self.settings
+        order = self._pitch_order()
+        w = pitch_weights[order]
+        cv = np.zeros(NUM_CLASSES, np.float32)
+        peak = float(w.max()) if w.size else 0.0
+        if peak > 1e-6:
+            w = w / peak
+        else:  # silence: hold an even mix so the picture stays an image, not noise
+            w = np.full(len(order), 1.0 / max(len(order), 1), np.float32)
+        np.add.at(cv, np.asarray(self.classes[: len(order)]), w.astype(np.float32) * s.depth)
+        return cv
+
+    def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float) -> None:
+        s = self.settings
+        frames = dt_s * REF_FPS  # the original's motion is per frame at ~30 fps
+        self._jitter_age_s += dt_s
+        if self._jitter_age_s >= self.JITTER_PERIOD_S:
+            self._jitter_age_s = 0.0
+            self._jitter_mask = self._new_jitter_mask()
+        update = s.tempo_sensitivity * s.speed * (level + rise) * self._direction * self._jitter_mask * frames
+        if beat and s.beat_kick > 0:
+            update = update + s.beat_kick * s.tempo_sensitivity * self._direction * 0.5
+        blend = 0.75 ** frames  # 1:3 blend with the previous update, per reference frame
+        update = (1.0 - blend) * update + blend * self._last_update
+        self._last_update = update.astype(np.float32)
+        self.noise = (self.noise + self._last_update).astype(np.float32)
+        bound = max(2.0 * s.truncation - s.tempo_sensitivity, 0.05)
+        self._direction[self.noise >= bound] = -1.0
+        self._direction[self.noise <= -bound] = 1.0
+        np.clip(self.noise, -2.0 * s.truncation, 2.0 * s.truncation, out=self.noise)
+
+    def _level_and_rise(self, f: Features, dt_s: float) -> tuple[float, float]:
+        level = self._level_range.normalise(float(f.level) if math.isfinite(f.level) else 0.0, dt_s)
+        rise = max(0.0, level - self._prev_level)
+        self._prev_level = level
+        self._rise_peak = max(self._rise_peak * math.exp(-dt_s / 8.0), rise, 1e-3)
+        return level, rise / self._rise_peak
+
+    # -- public --------------------------------------------------------------------------------------------
+    def step(self, f: Features, dt_s: float | None = None) -> Latents:
+        """Advance one video frame.
+
+        Args:
+            f: the newest features (the hop at or before this frame's time).
+            dt_s: time since the previous step [s]; default 1 / ``settings.fps``.
+
+        Returns:
+            :class:`Latents` for this frame (arrays are fresh copies).
+        """
+        dt = 1.0 / self.settings.fps if dt_s is None or not dt_s > 0 else min(float(dt_s), 1.0)
+        chroma = np.asarray(f.chroma, np.float32)
+        if np.isfinite(chroma).all():
+            self._power = self._power * math.exp(-dt / 30.0) + chroma
+        beat = self._beat_count is not None and f.beat_count > self._beat_count
+        self._beat_count = f.beat_count
+        level, rise = self._level_and_rise(f, dt)
+        weights = self._class_targets(chroma, dt)
+        cv = self._class_vector(self._smooth(weights))
+        self._noise_step(level, rise, beat, dt)
+        return Latents(self.noise.copy(), cv, float(self.settings.truncation), f.hop_index, f.capture_time_s)
+
+
+@dataclass
+class LatentTrack:
+    """A latent trajectory: one row per video frame (what ``--save-latents`` writes).
+
+    Attributes:
+        noise: float32 [shape=(F, 128)].
+        class_vectors: float32 [shape=(F, 1000)].
+        truncation: float32 [shape=(F,)].
+        fps: frames per second the track was made for.
+        classes: the palette used (ImageNet indices).
+        settings: the settings used, as JSON.
+    """
+
+    noise: np.ndarray
+    class_vectors: np.ndarray
+    truncation: np.ndarray
+    fps: float
+    classes: list[int] = field(default_factory=list)
+    settings: str = "{}"
+
+    def __len__(self) -> int:
+        return int(self.noise.shape[0])
+
+    def save(self, path: str | Path) -> None:
+        """Write a compressed ``.npz`` (atomically: temporary name, then rename).
+
+        Raises:
+            VJError: the file cannot be written.
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part.npz")
+        try:
+            np.savez_compressed(
+                tmp,
+                noise=self.noise.astype(np.float32),
+                class_vectors=self.class_vectors.astype(np.float32),
+                truncation=self.truncation.astype(np.float32),
+                fps=np.float64(self.fps),
+                classes=np.asarray(self.classes, np.int64),
+                settings=np.asarray(self.settings),
+                format=np.asarray("vj-latents-1"),
+            )
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise VJError(f"cannot write latents to {path}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentTrack":
+        """Read a track written by :meth:`save`.
+
+        Raises:
+            VJError: missing file, not a vj latents file, or inconsistent shapes.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise VJError(f"latents file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["format"]) != "vj-latents-1":
+                    raise ValueError("unknown format")
+                track = cls(
+                    z["noise"], z["class_vectors"], z["truncation"], float(z["fps"]),
+                    [int(c) for c in z["classes"]], str(z["settings"]),
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise VJError(f"{path} is not a vj latents file ({exc})") from None
+        n = len(track)
+        if track.noise.shape != (n, DIM_Z) or track.class_vectors.shape != (n, NUM_CLASSES) or track.truncation.shape != (n,):
+            raise VJError(f"{path}: inconsistent latent shapes")
+        if not (np.isfinite(track.noise).all() and np.isfinite(track.class_vectors).all()):
+            raise VJError(f"{path}: latents contain NaN or inf")
+        return track
+
+
+def _centred_average(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average along axis 0 over ``n`` frames (edges use the frames available)."""
+    if n <= 1:
+        return x
+    half_lo, half_hi = (n - 1) // 2, n // 2
+    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1]), x.dtype), x]), axis=0)
+    idx = np.arange(x.shape[0])
+    lo = np.clip(idx - half_lo, 0, x.shape[0])
+    hi = np.clip(idx + half_hi + 1, 0, x.shape[0])
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def map_offline(
+    frames: list[Features], settings: MappingSettings, seed: int = 0, lookahead: bool = False
+) -> LatentTrack:
+    """Map one :class:`Features` per video frame to a :class:`LatentTrack`.
+
+    Args:
+        frames: the newest features at each video frame's time (frame k at k / ``settings.fps``).
+        settings: the controls.
+        seed: see :class:`Mapper`.
+        lookahead: smooth with future audio as the original did (global loudness normalisation, centred
+            class smoothing, whole-song pitch ranking); False = exactly what live would produce.
+
+    Returns:
+        The latent trajectory, ``len(frames)`` rows.
+    """
+    mapper = Mapper(settings, seed)
+    s = mapper.settings
+    dt = 1.0 / s.fps
+    n = len(frames)
+    noise = np.zeros((n, DIM_Z), np.float32)
+    cvs = np.zeros((n, NUM_CLASSES), np.float32)
+    if not lookahead:
+        for i, f in enumerate(frames):
+            lat = mapper.step(f, dt)
+            noise[i], cvs[i] = lat.noise, lat.class_vector
+    else:
+        levels = np.array([f.level if math.isfinite(f.level) else 0.0 for f in frames], np.float64)
+        span = levels.max() - levels.min() if n else 0.0
+        levels = (levels - levels.min()) / span if span > 1e-6 else np.zeros(n)
+        rises = np.maximum(np.diff(levels, prepend=levels[:1]), 0.0)
+        rises = rises / rises.max() if n and rises.max() > 1e-6 else rises
+        chroma = np.stack([np.nan_to_num(np.asarray(f.chroma, np.float32)) for f in frames]) if n else np.zeros((0, 12))
+        mapper._fixed_order = np.argsort(-chroma.sum(axis=0), kind="stable")
+        weights = np.zeros((n, 12), np.float32)
+        prev_beats = None
+        for i, f in enumerate(frames):
+            weights[i] = mapper._class_targets(chroma[i], dt)
+            beat = prev_beats is not None and f.beat_count > prev_beats
+            prev_beats = f.beat_count
+            mapper._noise_step(float(levels[i]), float(rises[i]), beat, dt)
+            noise[i] = mapper.noise
+        smoothed = _centred_average(weights, int(round(s.smooth_factor)))
+        for i in range(n):
+            cvs[i] = mapper._class_vector(smoothed[i])
+    return LatentTrack(noise, cvs, np.full(n, s.truncation, np.float32), s.fps, mapper.classes, s.to_json())

@@ -1,0 +1,356 @@
+"""Offline render: an audio file → an H.264/AAC music video (the deep music visualizer's job).
+
+The same analysis (:class:`vj.audio.analysis.StreamingAnalyzer`, hop by hop) and mapping (:mod:`vj.mapping`) as
+live, just not in real time. Video frame ``k`` shows time ``k / fps``: it is generated from the newest hop that
+ended at or before that time (causal), or, with ``lookahead``, from the mapping smoothed with future audio.
+
+The video is encoded with PyAV (libx264, yuv420p, +faststart) and the audio (the same excerpt, AAC) is muxed in,
+starting at the same instant as frame 0. The file is written under a temporary name in the output's directory and
+renamed at the end, so a failed or interrupted render leaves no broken output.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vj.audio.features import Features
+from vj.errors import VJError
+from vj.mapping import LatentTrack, MappingSettings, map_offline
+
+log = logging.getLogger("vj")
+
+#: AAC sample rates FFmpeg's encoder accepts; other rates are resampled to 48 kHz.
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+@dataclass
+class RenderOptions:
+    """What :func:`render` needs beyond the mapping settings.
+
+    Attributes:
+        audio: input path or ``"demo"``.
+        output: output path (.mp4, .mov or .mkv).
+        fps: video frame rate [frames/s].
+        resolution: output (width, height) [pixels]; None = the generator's native size.
+        start_s, duration_s: excerpt of the input [s]; duration None = to the end.
+        batch_size: frames generated per generator call.
+        seed: seeds class choice, noise and (for the CPPN) the network.
+        device: torch device for the generator ("cpu", "cuda", "cuda:1", ...).
+        model: generator name for :func:`vj.models.load_generator` ("auto", "cppn", "biggan-deep-128", ...).
+        weights: BigGAN weights path (None = cache or download).
+        lookahead: smooth the mapping with future audio as the original did.
+        save_latents, load_latents: write the latent trajectory to / read it from an ``.npz``.
+        hop_size: analysis hop [samples].
+        crf: x264 constant rate factor (lower = better quality, bigger file).
+        progress: show a progress bar.
+    """
+
+    audio: str
+    output: Path
+    fps: float = 30.0
+    resolution: tuple[int, int] | None = (512, 512)
+    start_s: float = 0.0
+    duration_s: float | None = None
+    batch_size: int = 4
+    seed: int = 0
+    device: str = "cpu"
+    model: str = "auto"
+    weights: str | None = None
+    lookahead: bool = False
+    save_latents: Path | None = None
+    load_latents: Path | None = None
+    hop_size: int = 512
+    crf: int = 18
+    progress: bool = True
+    settings: MappingSettings = field(default_factory=MappingSettings)
+
+
+def frame_features(hops: list[Features], n_frames: int, fps: float, sample_rate: int, hop_size: int) -> list[Features]:
+    """The newest hop that ended at or before each video frame's time (causal sampling).
+
+    Args:
+        hops: one :class:`Features` per hop, in order.
+        n_frames: number of video frames.
+        fps: video frame rate [frames/s].
+        sample_rate: [Hz]; hop_size: [samples].
+
+    Returns:
+        ``n_frames`` Features; frames before the first hop ends get an empty (silent) record.
+    """
+    empty = Features()
+    out = []
+    for k in range(n_frames):
+        i = int(math.floor(k / fps * sample_rate / hop_size + 1e-9)) - 1
+        out.append(hops[min(i, len(hops) - 1)] if i >= 0 and hops else empty)
+    return out
+
+
+def check_output_path(path: Path) -> Path:
+    """Validate the output path before any work is done.
+
+    Raises:
+        VJError: unsupported extension, missing or unwritable directory, or the path is a directory.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
+        raise VJError(f"output must end in .mp4, .mov, .m4v or .mkv (got {path.name!r})")
+    if path.is_dir():
+        raise VJError(f"output {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise VJError(f"output directory does not exist: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise VJError(f"output directory is not writable: {parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise VJError(f"output file is not writable: {path}")
+    return path
+
+
+class _Progress:
+    """A rich progress bar with ETA (or nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self._bar = None
+        if enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total, fps=0.0)
+        self._t0 = time.perf_counter()
+        self._done = 0
+
+    def advance(self, n: int) -> None:
+        self._done += n
+        if self._bar is not None:
+            fps = self._done / max(time.perf_counter() - self._t0, 1e-9)
+            self._bar.update(self._task, advance=n, fps=fps)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _to_uint8_hwc(images) -> np.ndarray:
+    """[N,3,H,W] float in [-1,1] (torch) → uint8 [N,H,W,3] (numpy)."""
+    import torch
+
+    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+class _Muxer:
+    """H.264 + AAC writer over PyAV, interleaving audio up to the current video time."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], audio: np.ndarray, sample_rate: int, crf: int):
+        import av
+        from fractions import Fraction
+
+        self.av = av
+        self.container = av.open(str(path), mode="w", format="mp4" if path.suffix.lower() != ".mkv" else "matroska",
+                                 options={"movflags": "+faststart"} if path.suffix.lower() != ".mkv" else {})
+        rate = Fraction(fps).limit_denominator(1001)
+        self.video = self.container.add_stream("libx264", rate=rate)
+        self.video.width, self.video.height = size
+        self.video.pix_fmt = "yuv420p"
+        self.video.codec_context.time_base = 1 / rate
+        self.video.options = {"crf": str(crf), "preset": "veryfast"}
+        self.size = size
+        # audio: planar float, mono or stereo
+        if audio.ndim == 1:
+            audio = audio[:, None]
+        if audio.shape[1] > 2:
+            audio = audio[:, :2]
+        if sample_rate not in _AAC_RATES:
+            from vj.audio.decode import resample
+
+            audio, sample_rate = resample(audio, sample_rate, 48000), 48000
+        self.layout = "stereo" if audio.shape[1] == 2 else "mono"
+        self.audio_data = np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T, dtype=np.float32)
+        self.sample_rate = sample_rate
+        self.audio = self.container.add_stream("aac", rate=sample_rate)
+        self.audio.layout = self.layout
+        self.audio.codec_context.time_base = Fraction(1, sample_rate)
+        self._audio_pos = 0
+        self._frame_index = 0
+        self.fps = fps
+
+    def _write_audio_until(self, t_s: float | None) -> None:
+        end = self.audio_data.shape[1] if t_s is None else min(self.audio_data.shape[1], int(t_s * self.sample_rate))
+        chunk = 1024
+        while self._audio_pos < end:
+            n = min(chunk, end - self._audio_pos) if t_s is None else chunk
+            if self._audio_pos + n > end:
+                break
+            data = self.audio_data[:, self._audio_pos : self._audio_pos + n]
+            frame = self.av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=self.layout)
+            frame.sample_rate = self.sample_rate
+            frame.pts = self._audio_pos
+            for packet in self.audio.encode(frame):
+                self.container.mux(packet)
+            self._audio_pos += n
+
+    def write_frames(self, frames: np.ndarray) -> None:
+        """Encode uint8 [N,H,W,3] RGB frames (resized with swscale's Lanczos when needed)."""
+        w, h = self.size
+        for img in frames:
+            vf = self.av.VideoFrame.from_ndarray(img, format="rgb24")
+            if (vf.width, vf.height) != (w, h):
+                vf = vf.reformat(width=w, height=h, interpolation="LANCZOS")
+            vf.pts = self._frame_index
+            for packet in self.video.encode(vf):
+                self.container.mux(packet)
+            self._frame_index += 1
+        self._write_audio_until(self._frame_index / self.fps)
+
+    def close(self) -> None:
+        self._write_audio_until(None)
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        for packet in self.audio.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            pass
+
+
+def check_device(device: str):
+    """Parse a torch device string and check it exists here.
+
+    Returns:
+        torch.device.
+
+    Raises:
+        VJError: malformed device string, or CUDA/MPS asked for where it is not available.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise VJError(f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VJError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise VJError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type != "cpu":
+        raise VJError(f"--device {device}: only cpu and cuda devices are supported")
+    return dev
+
+
+def render(opts: RenderOptions) -> Path:
+    """Render ``opts.audio`` to ``opts.output``.
+
+    Returns:
+        The output path.
+
+    Raises:
+        VJError: bad input audio, unwritable output, invalid settings, missing weights, bad latents file.
+    """
+    from vj.audio.decode import load_audio
+
+    output = check_output_path(opts.output)
+    device = check_device(opts.device)
+    settings = opts.settings
+    settings.fps = opts.fps
+    settings.validate()
+    if opts.save_latents is not None:
+        check_dir = Path(opts.save_latents).expanduser().resolve().parent
+        if not check_dir.is_dir() or not os.access(check_dir, os.W_OK):
+            raise VJError(f"cannot write latents: directory missing or not writable: {check_dir}")
+
+    audio, sr = load_audio(opts.audio, mono=False, start_s=opts.start_s, duration_s=opts.duration_s)
+    duration_s = audio.shape[0] / sr
+    n_frames = max(1, int(round(duration_s * opts.fps)))
+
+    if opts.load_latents is not None:
+        track = LatentTrack.load(opts.load_latents)
+        if abs(track.fps - opts.fps) > 1e-6:
+            raise VJError(f"latents were made for {track.fps:g} fps; render with --fps {track.fps:g}")
+        if len(track) < n_frames:
+            log.info("latents cover %d of %d frames; the video is cut to them", len(track), n_frames)
+            n_frames = len(track)
+    else:
+        from vj.audio.analysis import analyze_signal
+
+        t0 = time.perf_counter()
+        hops = analyze_signal(audio.mean(axis=1) if audio.ndim == 2 else audio, sr, opts.hop_size)
+        log.debug("analysed %.1f s of audio in %.2f s", duration_s, time.perf_counter() - t0)
+        frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
+        track = map_offline(frames, settings, seed=opts.seed, lookahead=opts.lookahead)
+    if opts.save_latents is not None:
+        track.save(opts.save_latents)
+
+    try:
+        from vj.models.imagenet import class_names
+
+        names = class_names()
+        log.info("classes: %s", ", ".join(f"{names[c]} ({c})" for c in track.classes))
+    except ImportError:
+        pass
+
+    import torch
+
+    from vj.models import load_generator
+
+    gen = load_generator(opts.model, weights=opts.weights, device=opts.device, seed=opts.seed) \
+        if _accepts_seed(load_generator) else load_generator(opts.model, weights=opts.weights, device=opts.device)
+    size = opts.resolution or (gen.resolution, gen.resolution)
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    muxer = None
+    bar = _Progress(opts.progress, n_frames, "rendering")
+    try:
+        muxer = _Muxer(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
+        with torch.inference_mode():
+            for first in range(0, n_frames, opts.batch_size):
+                last = min(first + opts.batch_size, n_frames)
+                noise = torch.from_numpy(track.noise[first:last]).to(device)
+                cv = torch.from_numpy(track.class_vectors[first:last]).to(device)
+                trunc = torch.from_numpy(track.truncation[first:last]).to(device)
+                images = gen(noise, cv, trunc)
+                if not torch.isfinite(images).all():
+                    raise VJError("the generator produced NaN/inf pixels (corrupt weights?)")
+                muxer.write_frames(_to_uint8_hwc(images))
+                bar.advance(last - first)
+        muxer.close()
+        muxer = None
+        tmp.replace(output)
+    except BaseException:
+        if muxer is not None:
+            muxer.abort()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    log.info("wrote %s (%d frames, %.2f s, %dx%d)", output, n_frames, n_frames / opts.fps, *size)
+    return output
+
+
+def _accepts_seed(fn) -> bool:
+    import inspect
+
+    try:
+        return "seed" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
