@@ -12,11 +12,14 @@ Names are dotted: ``master``, ``blackout``, ``gan.truncation``, ``fx.feedback.am
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+_log = logging.getLogger("vj.control")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,37 @@ class Param:
         return 0.0 if self.hi == self.lo else (value - self.lo) / (self.hi - self.lo)
 
 
+@dataclass(frozen=True)
+class Palette:
+    """The class palette, possibly half-way through a preset crossfade.
+
+    The mapping builds one class vector from ``source`` and one from ``target`` and mixes them
+    ``(1 - mix) * v(source) + mix * v(target)``. Outside a crossfade ``source == target`` and ``mix == 1``.
+
+    Attributes:
+        source: ImageNet indices being faded out (empty = chosen by the mapping).
+        target: ImageNet indices being faded in; what :attr:`ParamRegistry.classes` returns.
+        mix: 0..1, progress of the fade from ``source`` to ``target``.
+    """
+
+    source: tuple[int, ...] = ()
+    target: tuple[int, ...] = ()
+    mix: float = 1.0
+
+    def weights(self) -> dict[int, float]:
+        """Each class's share of the blend: ``(1 - mix) / len(source)`` per source class plus
+        ``mix / len(target)`` per target class.
+
+        Returns:
+            ``{class index: weight}``, weights summing to 1 (empty when both palettes are empty).
+        """
+        out: dict[int, float] = {}
+        for classes, share in ((self.source, 1.0 - self.mix), (self.target, self.mix)):
+            for c in classes:
+                out[c] = out.get(c, 0.0) + share / len(classes)
+        return {c: w for c, w in out.items() if w > 0.0}
+
+
 def _p(name, default, lo=0.0, hi=1.0, kind="float", unit="", doc=""):
     return Param(name, float(default), float(lo), float(hi), kind, unit, doc)
 
@@ -71,6 +105,7 @@ DEFAULT_PARAMS: tuple[Param, ...] = (
     _p("strobe", 0, 0, 1, "bool", doc="strobe on/off (at most 3 flashes per second)"),
     _p("strobe.rate_hz", 2.0, 0.5, 3.0, unit="Hz", doc="strobe rate, capped at 3 Hz for photosensitivity"),
     _p("transition.time_s", 2.0, 0.0, 30.0, unit="s", doc="crossfade time when switching presets"),
+    _p("transition.quantize", 0, 0, 2, "int", doc="start preset changes on: 0 = now, 1 = next beat, 2 = next bar"),
     # generator mapping (the deep music visualizer's controls, live-safe)
     _p("gan.truncation", 0.7, 0.05, 1.0, doc="BigGAN truncation: low = canonical, high = varied/wild"),
     _p("gan.pitch_sensitivity", 220, 200, 295, unit="", doc="how fast the class vector follows the chroma"),
@@ -95,6 +130,7 @@ DEFAULT_PARAMS: tuple[Param, ...] = (
     _p("fx.sharpen.amount", 0.35, doc="sharpening after the upscale"),
     # tempo
     _p("tempo.bpm", 120.0, 20.0, 300.0, unit="bpm", doc="beat-clock tempo (set, tapped, or followed)"),
+    _p("tempo.follow", 1, 0, 1, "bool", doc="beat clock follows the analysis beat tracker (off: free-running)"),
 )
 
 
@@ -112,11 +148,13 @@ class ParamRegistry:
     def __init__(self, params: Iterable[Param] = DEFAULT_PARAMS):
         self._params: dict[str, Param] = {p.name: p for p in params}
         self._values: dict[str, float] = {p.name: p.clamp(p.default) for p in self._params.values()}
-        self._classes: tuple[int, ...] = ()
+        self._palette = Palette()
+        self._frame = 0
         self._pending: deque = deque()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, float]], None]] = []
         self.rejected = 0  #: count of rejected requests (unknown name, NaN/inf, wrong type)
+        self.listener_errors = 0  #: count of exceptions raised by listeners (logged once, then counted)
 
     # -- description ---------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -179,6 +217,31 @@ class ParamRegistry:
             return False
         return self._queue("classes", "classes", cl)
 
+    def blend_classes(self, source: Iterable[int], target: Iterable[int], mix: float) -> bool:
+        """Queue a palette half-way through a crossfade (used by :class:`vj.control.presets.Crossfade`).
+
+        Args:
+            source: indices fading out (may be empty).
+            target: indices fading in (not empty).
+            mix: 0..1 progress (clamped).
+
+        Returns:
+            False (and counted in :attr:`rejected`) for indices outside 0..999, an empty target or a NaN mix.
+        """
+        try:
+            src = tuple(int(c) for c in source)
+            tgt = tuple(int(c) for c in target)
+            m = float(mix)
+        except (TypeError, ValueError):
+            self.rejected += 1
+            return False
+        if not tgt or not math.isfinite(m) or any(not 0 <= c < 1000 for c in src + tgt):
+            self.rejected += 1
+            return False
+        with self._lock:
+            self._pending.append(("palette", "classes", Palette(src, tgt, min(max(m, 0.0), 1.0))))
+        return True
+
     def set_now(self, name: str, value: float) -> None:
         """Set immediately (start-up and tests only: bypasses the per-frame queue). Raises KeyError/ValueError."""
         v = float(value)
@@ -196,11 +259,13 @@ class ParamRegistry:
             ops = list(self._pending)
             self._pending.clear()
         changed: dict[str, float] = {}
+        self._frame += 1
         for op, name, value in ops:
-            if op == "classes":
-                if value != self._classes:
-                    self._classes = value
+            if op in ("classes", "palette"):
+                new_palette = Palette(value, value, 1.0) if op == "classes" else value
+                if new_palette.target != self._palette.target:
                     changed["classes"] = 1.0
+                self._palette = new_palette
                 continue
             p = self._params[name]
             old = self._values[name]
@@ -219,7 +284,12 @@ class ParamRegistry:
                 changed[name] = new
         if changed:
             for listener in list(self._listeners):
-                listener(changed)
+                try:
+                    listener(changed)
+                except Exception:  # a broken surface must not stop the frame loop
+                    self.listener_errors += 1
+                    if self.listener_errors == 1:
+                        _log.exception("control: a parameter listener failed (further failures are counted)")
         return changed
 
     def add_listener(self, fn: Callable[[dict[str, float]], None]) -> None:
@@ -237,5 +307,18 @@ class ParamRegistry:
 
     @property
     def classes(self) -> tuple[int, ...]:
-        """The applied class palette (ImageNet indices); empty = chosen by the mapping."""
-        return self._classes
+        """The applied class palette (ImageNet indices); empty = chosen by the mapping.
+
+        During a preset crossfade this is already the palette being faded in; see :attr:`palette`.
+        """
+        return self._palette.target
+
+    @property
+    def palette(self) -> Palette:
+        """The applied palette with its crossfade state (source, target, mix); read it once per generated frame."""
+        return self._palette
+
+    @property
+    def frame(self) -> int:
+        """Number of :meth:`apply_pending` calls so far (lets a writer tell whether its last write was applied)."""
+        return self._frame

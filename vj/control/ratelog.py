@@ -1,0 +1,52 @@
+"""Rate-limited logging of ignored input: a counter plus at most one log line per interval.
+
+A control surface on a club network may receive garbage at line rate (a misconfigured tablet, a port scan, a
+controller spewing active-sensing). Every ignored message is counted; at most one line per ``interval_s``
+reports how many were ignored since the last line and the most recent reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+
+class RateLimitedLog:
+    """Count dropped inputs and log a summary line at most once per interval.
+
+    Args:
+        logger: where lines go.
+        what: prefix naming the surface, e.g. ``"osc"``.
+        interval_s: minimum seconds between two lines (> 0).
+        clock: time source (seconds); ``time.monotonic`` by default.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 5.0, clock=time.monotonic):
+        self._logger = logger
+        self._what = what
+        self._interval_s = float(interval_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_line = -float("inf")
+        self._since_line = 0
+        self.count = 0  #: total inputs ignored since start
+        self.lines = 0  #: log lines written
+
+    def drop(self, reason: str) -> None:
+        """Count one ignored input; log a line if none was logged in the last ``interval_s``.
+
+        Args:
+            reason: short description, e.g. ``"unknown address '/vj/foo'"`` (truncated to 200 characters).
+        """
+        now = self._clock()
+        with self._lock:
+            self.count += 1
+            self._since_line += 1
+            if now - self._last_line < self._interval_s:
+                return
+            n, self._since_line = self._since_line, 0
+            self._last_line = now
+            self.lines += 1
+        self._logger.warning("%s: ignored %d message%s (latest: %s)", self._what, n, "" if n == 1 else "s",
+                             reason[:200])
