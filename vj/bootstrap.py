@@ -118,6 +118,8 @@ def install_vj(test: bool) -> None:
     if stamp.exists() and stamp.read_text().strip() == digest and importlib.util.find_spec("vj") is not None:
         return
     _pip("-q", "-e", f"{ROOT}{extras}")
+    if shutil.which("pyenv"):  # make the new `vj` console script visible through pyenv's shims
+        subprocess.run(["pyenv", "rehash"], capture_output=True)
     stamp.write_text(digest + "\n")
 
 

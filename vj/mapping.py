@@ -256,7 +256,9 @@ class Mapper:
         s = self.settings
         c = np.nan_to_num(np.asarray(chroma, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         peak = float(c.max()) if c.size else 0.0
-        target = (c / peak) ** 2 if peak > 1e-6 else np.zeros(12, np.float32)
+        if peak <= 1e-6:  # silence: hold the palette as it is (no slow fade into an arbitrary mix)
+            return self._weights
+        target = (c / peak) ** 2
         rate_hz = 0.5 + (s.pitch_sensitivity - 200.0) / 95.0 * 11.5  # 0.5 .. 12 per second
         a = 1.0 - math.exp(-rate_hz * dt_s)
         self._weights += (target - self._weights) * a
