@@ -75,8 +75,8 @@ class AnalysisConfig:
     beat_tracker: str = "clock"
     min_bpm: float = 60.0
     max_bpm: float = 200.0
-    prior_bpm: float = 120.0
-    prior_octaves: float = 0.9
+    prior_bpm: float = 110.0
+    prior_octaves: float = 0.6
     beat_warmup_s: float = 2.0
     pitch_method: str = "yinfast"
     pitch_buf_size: int = 2048
@@ -193,6 +193,8 @@ class StreamingAnalyzer:
         if cfg.beat_tracker == "aubio":
             self._tempo = aubio.tempo("default", 1024 if hop <= 1024 else 2 * hop, hop, sr)
             self._tempo.set_silence(-90.0)
+        self._n_long = max(cfg.chroma_fft_size, 2 * hop)
+        self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
         self._clock = BeatClock(
             self.frame_rate,
             min_bpm=cfg.min_bpm,
@@ -200,12 +202,10 @@ class StreamingAnalyzer:
             prior_bpm=cfg.prior_bpm,
             prior_octaves=cfg.prior_octaves,
             warmup_s=cfg.beat_warmup_s,
-            latency_frames=0.0,
+            latency_frames=(self._n_short / 4) / hop,  # Hann-window flux peaks ~1/4 window after the onset
         )
 
         # --- sample buffers (ping-pong, so shifting never overlaps)
-        self._n_long = max(cfg.chroma_fft_size, 2 * hop)
-        self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
         self._ring = np.zeros(self._n_long, dtype=np.float32)
         self._ring2 = np.zeros(self._n_long, dtype=np.float32)
         self._x = np.zeros(hop, dtype=np.float32)  # cleaned hop
@@ -234,7 +234,10 @@ class StreamingAnalyzer:
         self._b_bass = slice(1, max(2, int(np.searchsorted(f, cfg.bass_hz))))
         self._b_mid = slice(self._b_bass.stop, max(self._b_bass.stop + 1, int(np.searchsorted(f, cfg.high_hz))))
         self._b_high = slice(self._b_mid.stop, nb)
-        self._flux_bins = slice(1, int(np.searchsorted(f, min(16000.0, sr / 2))))
+        # Spectral-flux weights: 1/f above 100 Hz, i.e. every octave counts alike (a log-frequency filterbank in
+        # effect), so kick and snare are not outvoted by the many hi-hat bins; nothing above 16 kHz.
+        self._flux_w = (((f > 0) & (f < 16000.0)) / np.maximum(f, 100.0)).astype(np.float32)
+        self._flux_w *= 100.0
 
         # --- trackers
         fall = cfg.range_fall_db_per_s / self.frame_rate
@@ -344,7 +347,7 @@ class StreamingAnalyzer:
         np.log1p(lm, out=lm)
         np.subtract(lm, self._prev_logmag, out=self._diff)
         np.maximum(self._diff, 0.0, out=self._diff)
-        odf = float(self._diff[self._flux_bins].sum())
+        odf = float(np.dot(self._diff, self._flux_w))
         self._logmag, self._prev_logmag = self._prev_logmag, lm
         self._odf_max = max(odf, self._odf_max * 0.999)
         onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)

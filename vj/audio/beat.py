@@ -1,19 +1,22 @@
-"""A causal beat clock: tempo from the autocorrelation of an onset-strength envelope, phase from a cumulative
-beat score, beats predicted half a beat ahead so they are emitted on time.
+"""A causal beat clock: tempo from the autocorrelation of an onset-strength envelope, phase from cross-correlating
+the recent envelope with a beat comb, a phase-locked loop that predicts each beat so it is emitted on time.
 
-The method follows the published description of real-time beat tracking by
+Method (written for vj from the published descriptions; no code copied):
 
-* D. P. W. Ellis, "Beat tracking by dynamic programming", J. New Music Research 36(1), 2007 — the cumulative
-  score ``C(n) = O(n) + max_v W(v) C(n - v)`` with a log-Gaussian transition weight ``W`` around one beat
-  period;
-* A. M. Stark, M. E. P. Davies, M. D. Plumbley, "Real-time beat-synchronous analysis of musical audio",
-  DAFx 2009 — the causal form: the score is updated once per onset-envelope frame, and half a beat after each
-  beat the score is projected forward (future onset strength taken as zero) to predict the next beat;
-* M. E. P. Davies, M. D. Plumbley, "Context-dependent beat tracking of musical audio", IEEE TASLP 15(3), 2007 —
-  tempo from a comb filterbank over the envelope's autocorrelation with a tempo prior, smoothed over time.
+* Tempo — the envelope's autocorrelation over the last few seconds is scored by a comb filterbank (taps at
+  1..4 times each candidate period, weights 1/k), weighted by a log-Gaussian tempo prior, and smoothed over
+  time by a forward (HMM-style) recursion with a narrow tempo-transition kernel. After M. E. P. Davies and
+  M. D. Plumbley, "Context-dependent beat tracking of musical audio", IEEE TASLP 15(3), 2007, and the
+  tempo prior of D. P. W. Ellis, "Beat tracking by dynamic programming", JNMR 36(1), 2007.
+* Phase — for the current period P, every candidate phase φ ∈ [0, P) is scored by the sum of the envelope at
+  ``now - φ - k·P`` (k = 0..K-1, weights decaying into the past): the beat comb of the same Davies & Plumbley
+  paper, made causal. The best φ says where the last beat was.
+* Clock — a phase-locked loop keeps the predicted time of the next beat. Each phase measurement nudges it by a
+  fraction of the (wrapped) phase error; an error of more than a quarter beat that persists (and scores
+  clearly better than the current phase) re-aligns the clock at once. Beats are emitted when the predicted time
+  is reached, ``latency_frames`` early to compensate for the envelope's analysis-window delay.
 
-Implementation written for vj from those papers (no code copied). All buffers are allocated once in
-``__init__``; :meth:`BeatClock.update` allocates nothing large.
+All buffers are allocated in ``__init__``; :meth:`BeatClock.update` allocates nothing large.
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ class BeatClock:
         min_bpm, max_bpm: tempo search range [beats per minute].
         prior_bpm: centre of the log-Gaussian tempo prior [bpm].
         prior_octaves: standard deviation of the tempo prior [octaves].
-        history_s: length of the onset envelope kept for tempo estimation [s].
-        tightness: how strongly the cumulative score prefers exactly one period between beats (Ellis's
-            tightness, applied to ``log(v / period)``).
-        alpha: weight of the past cumulative score against the current onset strength, 0..1.
-        latency_frames: how many frames the onset envelope lags the audio (half the analysis window); beats
-            are emitted this many frames before the envelope would show them.
+        history_s: length of the onset envelope kept for tempo and phase [s].
+        latency_frames: how many frames the onset envelope lags the audio; beats are emitted this much early.
         warmup_s: no beats are emitted before this much signal has been seen [s].
         tempo_every: re-estimate the tempo every this many frames.
+        phase_every: measure the phase every this many frames.
+        phase_beats: number of past beats the phase comb looks at (K).
+        pll_gain: fraction of the phase error corrected per measurement, 0..1.
+        octave_jump: probability mass per tempo update of jumping anywhere in the tempo range (lets an early
+            wrong metrical level be left).
     """
 
     def __init__(
@@ -46,79 +50,83 @@ class BeatClock:
         frame_rate: float,
         min_bpm: float = 60.0,
         max_bpm: float = 200.0,
-        prior_bpm: float = 120.0,
-        prior_octaves: float = 0.9,
-        history_s: float = 6.0,
-        tightness: float = 5.0,
-        alpha: float = 0.9,
-        latency_frames: float = 0.0,
+        prior_bpm: float = 110.0,
+        prior_octaves: float = 0.6,
+        history_s: float = 8.0,
+        latency_frames: float = 1.0,
         warmup_s: float = 2.0,
         tempo_every: int = 8,
+        phase_every: int = 2,
+        phase_beats: int = 6,
+        pll_gain: float = 0.15,
+        octave_jump: float = 0.02,
     ):
         self.frame_rate = float(frame_rate)
-        self.alpha = float(alpha)
-        self.tightness = float(tightness)
         self.latency_frames = float(latency_frames)
         self.warmup_frames = int(round(warmup_s * frame_rate))
         self.tempo_every = max(1, int(tempo_every))
+        self.phase_every = max(1, int(phase_every))
+        self.phase_beats = max(1, int(phase_beats))
+        self.pll_gain = float(pll_gain)
         n = int(round(history_s * frame_rate))
         self._n = n
         self._odf = np.zeros(n, dtype=np.float64)  # onset envelope, oldest first
         self._odf2 = np.zeros(n, dtype=np.float64)  # ping-pong partner (shifting without overlap)
-        self._cs = np.zeros(n, dtype=np.float64)  # cumulative score, aligned with _odf
-        self._cs2 = np.zeros(n, dtype=np.float64)
         # Autocorrelation via FFT, zero-padded to avoid circular wrap.
         self._nfft = 1 << int(math.ceil(math.log2(2 * n)))
         self._pad = np.zeros(self._nfft, dtype=np.float64)
         self._spec = np.zeros(self._nfft // 2 + 1, dtype=np.complex128)
         self._pow = np.zeros(self._nfft // 2 + 1, dtype=np.float64)
         self._acf = np.zeros(self._nfft, dtype=np.float64)
-        # Tempo candidates on a 1-bpm grid; comb filter taps at k * lag for k = 1..4 (linear interpolation).
+        # Tempo candidates on a 1-bpm grid; comb taps at k * lag for k = 1..4 (linear interpolation).
         self._bpms = np.arange(min_bpm, max_bpm + 0.5, 1.0)
         lags = 60.0 * frame_rate / self._bpms
         ks = np.arange(1, 5, dtype=np.float64)
-        taps = lags[:, None] * ks[None, :]
-        taps = np.minimum(taps, n - 2)
+        taps = np.minimum(lags[:, None] * ks[None, :], n - 2)
         self._tap_i = np.floor(taps).astype(np.intp)
+        self._tap_i1 = self._tap_i + 1
         self._tap_f = taps - self._tap_i
         self._tap_w = np.broadcast_to(1.0 / ks, taps.shape).copy()
         self._comb = np.zeros_like(taps)
         self._comb2 = np.zeros_like(taps)
         self._obs = np.zeros(len(self._bpms))
         self._prior = np.exp(-0.5 * (np.log2(self._bpms / prior_bpm) / prior_octaves) ** 2)
-        self._post = self._prior / self._prior.sum()
+        self._post = np.zeros(len(self._bpms))
         self._post_tmp = np.zeros(len(self._bpms))
-        # Tempo transition: Gaussian in log-tempo, ~4% standard deviation per update.
+        # Tempo transition: Gaussian in log-tempo (~4% standard deviation per update) plus a uniform floor.
         lb = np.log2(self._bpms)
-        self._trans = np.exp(-0.5 * ((lb[:, None] - lb[None, :]) / 0.06) ** 2)
-        self._trans /= self._trans.sum(axis=0, keepdims=True)
-        # Transition weights for the cumulative score, over v = 1..2*max_period.
-        self._max_v = int(math.ceil(2 * 60.0 * frame_rate / min_bpm)) + 1
-        self._v = np.arange(1, self._max_v + 1, dtype=np.float64)
-        self._w = np.zeros(self._max_v, dtype=np.float64)
-        self._wtmp = np.zeros(self._max_v, dtype=np.float64)
-        self._future = np.zeros(self._max_v + n, dtype=np.float64)
-        self._gauss = np.zeros(self._max_v, dtype=np.float64)
+        trans = np.exp(-0.5 * ((lb[:, None] - lb[None, :]) / 0.06) ** 2)
+        trans /= trans.sum(axis=0, keepdims=True)
+        self._trans = (1.0 - octave_jump) * trans + octave_jump / len(self._bpms)
+        # Phase comb: phases 0..max_period-1, K beats back; index/weight buffers sized for the longest period.
+        self._max_p = int(math.ceil(60.0 * frame_rate / min_bpm)) + 1
+        k = self.phase_beats
+        self._kw = (0.75 ** np.arange(k))[None, :]
+        self._phi = np.arange(self._max_p, dtype=np.float64)[:, None]
+        self._kk = np.arange(k, dtype=np.float64)[None, :]
+        self._pidx = np.zeros((self._max_p, k), dtype=np.float64)
+        self._pi0 = np.zeros((self._max_p, k), dtype=np.intp)
+        self._pv0 = np.zeros((self._max_p, k), dtype=np.float64)
+        self._pv1 = np.zeros((self._max_p, k), dtype=np.float64)
+        self._pscore = np.zeros(self._max_p, dtype=np.float64)
         self.reset()
 
     def reset(self) -> None:
         """Forget tempo and phase (e.g. after long silence); buffers are reused."""
         self._odf[:] = 0.0
-        self._cs[:] = 0.0
         self._frame = -1  # index of the newest frame
         self._period = 60.0 * self.frame_rate / 120.0
-        self._set_weights(self._period)
-        self._post = self._prior / self._prior.sum()
-        self._last_beat = -1.0e9  # frame of the last emitted beat (in envelope coordinates)
-        self._next_beat = -1.0  # predicted frame of the next beat; < 0 while none pending
-        self._predict_at = -1  # frame at which to predict the next beat
+        self._post[:] = self._prior / self._prior.sum()
         self._have_tempo = False
+        self._next = -1.0  # predicted frame (envelope coordinates) of the next beat; < 0 while unknown
+        self._last = -1.0  # frame of the last emitted beat
+        self._outlier = 0  # consecutive phase measurements disagreeing by more than a quarter beat
 
     # ------------------------------------------------------------------ properties
     @property
     def bpm(self) -> float:
         """Current tempo [bpm]; 0 until the first estimate."""
-        return 60.0 * self.frame_rate / self._period if self._have_tempo else 0.0
+        return float(60.0 * self.frame_rate / self._period) if self._have_tempo else 0.0
 
     @property
     def period_frames(self) -> float:
@@ -127,26 +135,13 @@ class BeatClock:
 
     def phase(self) -> float:
         """Position within the current beat, 0..1 (0 on the beat); 0 while unknown."""
-        if not self._have_tempo or self._last_beat < 0:
+        if self._next < 0 or self._last < 0:
             return 0.0
-        emit_last = self._last_beat - self.latency_frames
-        span = (self._next_beat - self._last_beat) if self._next_beat > self._last_beat else self._period
-        p = (self._frame - emit_last) / max(span, 1.0)
+        span = max(self._next - self._last, 1.0)
+        p = (self._frame + self.latency_frames - self._last) / span
         return float(min(max(p, 0.0), 1.0 - 1e-6))
 
     # ------------------------------------------------------------------ internals
-    def _set_weights(self, period: float) -> None:
-        w = self._w
-        np.divide(self._v, period, out=w)
-        np.log(w, out=w)
-        w *= self.tightness
-        np.multiply(w, w, out=w)
-        w *= -0.5
-        np.exp(w, out=w)
-        lo, hi = int(round(period / 2)), int(round(2 * period))
-        self._w[: max(lo - 1, 0)] = 0.0
-        self._w[hi:] = 0.0
-
     def _estimate_tempo(self) -> None:
         n = self._n
         pad = self._pad
@@ -158,12 +153,14 @@ class BeatClock:
         np.multiply(self._pow, self._pow, out=self._pow)
         np.fft.irfft(self._pow, n=self._nfft, out=self._acf)
         acf = self._acf
-        if acf[0] <= 0:
+        if acf[0] <= 1e-12:
             return
-        # Comb filterbank: sum of interpolated ACF at multiples of each candidate lag (Davies & Plumbley).
+        # Comb filterbank: interpolated ACF at multiples of each candidate lag.
         np.take(acf, self._tap_i, out=self._comb)
-        np.take(acf, self._tap_i + 1, out=self._comb2)
-        self._comb += self._tap_f * (self._comb2 - self._comb)
+        np.take(acf, self._tap_i1, out=self._comb2)
+        self._comb2 -= self._comb
+        self._comb2 *= self._tap_f
+        self._comb += self._comb2
         self._comb *= self._tap_w
         np.sum(self._comb, axis=1, out=self._obs)
         np.maximum(self._obs, 0.0, out=self._obs)
@@ -171,62 +168,48 @@ class BeatClock:
         if total <= 0:
             return
         self._obs /= total
-        # Bayesian smoothing over time: predict with the transition, weight by observation and prior.
+        self._obs *= self._prior
+        # Forward recursion: predict with the transition kernel, weight by the (prior-weighted) observation.
         np.dot(self._trans, self._post, out=self._post_tmp)
         self._post_tmp *= self._obs
-        self._post_tmp *= self._prior
         s = self._post_tmp.sum()
         if s <= 0:
             return
-        self._post[:] = self._post_tmp / s
+        np.divide(self._post_tmp, s, out=self._post)
         i = int(np.argmax(self._post))
-        # Parabolic refinement of the peak on the 1-bpm grid.
-        bpm = self._bpms[i]
-        if 0 < i < len(self._bpms) - 1:
+        bpm = float(self._bpms[i])
+        if 0 < i < len(self._bpms) - 1:  # parabolic refinement on the 1-bpm grid
             a, b, c = self._post[i - 1], self._post[i], self._post[i + 1]
             den = a - 2 * b + c
             if den < 0:
                 bpm += 0.5 * (a - c) / den
-        period = 60.0 * self.frame_rate / bpm
-        if not self._have_tempo or abs(period - self._period) > 0.25:
-            self._set_weights(period)
-        self._period = period
+        self._period = 60.0 * self.frame_rate / bpm
         self._have_tempo = True
 
-    def _score(self, cs: np.ndarray, end: int, out_len: int) -> float:
-        """max_v W(v) * cs[end - v] for v = 1..max_v (entries before the buffer count as 0)."""
-        m = min(self._max_v, end)
-        if m <= 0:
-            return 0.0
-        seg = cs[end - m : end][::-1]  # cs[end-1], cs[end-2], ... = v = 1, 2, ...
-        np.multiply(seg, self._w[:m], out=self._wtmp[:m])
-        return float(self._wtmp[:m].max())
-
-    def _predict(self) -> None:
-        """Project the cumulative score forward (no future onsets) and pick the next beat near last + period."""
-        n = self._n
+    def _measure_phase(self) -> tuple[float, float, np.ndarray]:
+        """Score phases φ = 0..P-1 (frames since the last beat). Returns (best φ, its score, scores)."""
         p = self._period
-        horizon = int(math.ceil(1.5 * p)) + 1
-        fut = self._future
-        fut[:n] = self._cs
-        a = self.alpha
-        for j in range(horizon):
-            fut[n + j] = a * self._score(fut, n + j, 0)
-        # Weight the projection by a Gaussian around the expected beat position.
-        g = self._gauss[:horizon]
-        if self._last_beat < 0:  # first beat: the best-scoring frame within one period
-            g[:] = 0.0
-            g[: max(1, int(round(p)))] = 1.0
-        else:
-            expected = max(1.0, self._last_beat + p - self._frame)  # frames ahead of now
-            np.subtract(self._v[:horizon], expected, out=g)
-            g *= 4.0 / p
-            np.multiply(g, g, out=g)
-            g *= -0.5
-            np.exp(g, out=g)
-        g *= fut[n : n + horizon]
-        best = int(np.argmax(g))
-        self._next_beat = self._frame + 1 + best
+        m = int(math.ceil(p))
+        idx = self._pidx[:m]
+        np.multiply(self._kk, p, out=idx)  # k * P
+        idx += self._phi[:m]  # + φ
+        np.subtract(self._n - 1.0, idx, out=idx)  # position in the buffer (newest = n - 1)
+        np.clip(idx, 0.0, self._n - 1.000001, out=idx)
+        i0 = self._pi0[:m]
+        i0[:] = idx  # truncation == floor for idx >= 0; i0 <= n - 2
+        idx -= i0  # fractional part
+        v0, v1 = self._pv0[:m], self._pv1[:m]
+        np.take(self._odf, i0, out=v0)
+        i0 += 1
+        np.take(self._odf, i0, out=v1)
+        v1 -= v0
+        v1 *= idx
+        v0 += v1
+        v0 *= self._kw
+        sc = self._pscore[:m]
+        np.sum(v0, axis=1, out=sc)
+        best = int(np.argmax(sc))
+        return float(best), float(sc[best]), sc
 
     # ------------------------------------------------------------------ public
     def update(self, odf: float, active: bool = True) -> bool:
@@ -244,25 +227,39 @@ class BeatClock:
         self._odf2[:-1] = self._odf[1:]
         self._odf2[-1] = odf if active else 0.0
         self._odf, self._odf2 = self._odf2, self._odf
-        # Cumulative score of the newest frame.
-        self._cs2[:-1] = self._cs[1:]
-        self._cs2[-1] = 0.0
-        self._cs, self._cs2 = self._cs2, self._cs
-        past = self._score(self._cs, self._n - 1, 0)
-        self._cs[-1] = (1.0 - self.alpha) * self._odf[-1] + self.alpha * past
 
         if f >= self.warmup_frames // 2 and f % self.tempo_every == 0:
             self._estimate_tempo()
         if not self._have_tempo or f < self.warmup_frames:
             return False
-        if self._next_beat < 0 and self._predict_at < 0:
-            self._predict()
-        elif self._predict_at >= 0 and f >= self._predict_at:
-            self._predict_at = -1
-            self._predict()
-        if self._next_beat >= 0 and f >= self._next_beat - self.latency_frames:
-            self._last_beat = self._next_beat
-            self._next_beat = -1.0
-            self._predict_at = int(round(self._last_beat + self._period / 2))
+        p = self._period
+        if self._next < 0 or f % self.phase_every == 0:
+            phi, score, sc = self._measure_phase()
+            measured_last = f - phi  # frame of the most recent beat according to the comb
+            if self._next < 0:
+                self._next = measured_last + p
+                while self._next - self.latency_frames < f:
+                    self._next += p
+            else:
+                # Phase error in beats, wrapped to [-0.5, 0.5): measured grid vs predicted grid.
+                err = ((measured_last - self._next) / p + 0.5) % 1.0 - 0.5
+                if abs(err) < 0.25:
+                    self._outlier = 0
+                    self._next += self.pll_gain * err * p
+                else:
+                    cur_phi = int(round((f - (self._next - p)) % p)) % len(sc)
+                    if score > 1.1 * sc[cur_phi]:
+                        self._outlier += 1
+                    else:
+                        self._outlier = 0
+                    if self._outlier * self.phase_every >= p:  # persisted for a beat: re-align
+                        self._outlier = 0
+                        self._next += err * p
+                # never let a correction put the next beat within half a beat of the last one
+                if self._last >= 0 and self._next - self._last < 0.5 * p:
+                    self._next += p
+        if f >= self._next - self.latency_frames:
+            self._last = self._next
+            self._next += p
             return bool(active)
         return False
