@@ -1,0 +1,147 @@
+"""Health figures of a live show: frame rates, audio→photon latency, drops; one JSON object per second.
+
+``--stats FILE`` appends lines like::
+
+    {"t_s": 3.0, "display_fps": 59.8, "gan_fps": 3.1, "dropped_frames": 0, "latency_ms_p50": 212.0,
+     "latency_ms_p95": 290.5, "audio_overflows": 0, "source_state": "running", "record_dropped": 0}
+
+Latency is measured, not guessed: every frame carries the capture time of the audio hop it reflects, and the main
+thread notes the instant of the buffer swap that first showed it (``latency = swap time - capture time``).
+All times are ``time.perf_counter()`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+
+
+class RateMeter:
+    """Events per second over a sliding window.
+
+    Args:
+        window_s: length of the window [s].
+    """
+
+    def __init__(self, window_s: float = 1.0):
+        self.window_s = float(window_s)
+        self._times: deque[float] = deque()
+        self.count = 0  #: events since creation
+
+    def tick(self, now_s: float) -> None:
+        """Record one event at ``now_s`` [s]."""
+        self._times.append(now_s)
+        self.count += 1
+        self._trim(now_s)
+
+    def _trim(self, now_s: float) -> None:
+        while self._times and self._times[0] < now_s - self.window_s:
+            self._times.popleft()
+
+    def rate(self, now_s: float) -> float:
+        """Events per second [Hz] over the window ending at ``now_s``."""
+        self._trim(now_s)
+        n = len(self._times)
+        if n < 2:
+            return float(n) / self.window_s
+        span = max(now_s - self._times[0], self._times[-1] - self._times[0], 1e-9)
+        return (n - 1) / span if span < self.window_s * 0.999 else n / self.window_s
+
+
+def percentile(values, q: float) -> float:
+    """The ``q``-th percentile (0..100) by linear interpolation; NaN for no values."""
+    v = sorted(values)
+    if not v:
+        return math.nan
+    pos = (len(v) - 1) * min(max(q, 0.0), 100.0) / 100.0
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+class StatsCollector:
+    """Gathers the per-second figures on the main thread and writes them as JSON lines.
+
+    Args:
+        path: file to append to, or None to only keep figures in memory (the overlay reads them).
+        t0_s: the show's start instant (perf_counter) [s]; ``t_s`` is counted from it.
+        keep: how many latency samples to keep for the rolling overlay figures.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, t0_s: float, keep: int = 256):
+        self.path = path
+        self.t0_s = float(t0_s)
+        self.display = RateMeter(1.0)
+        self.gan = RateMeter(2.0)
+        self._latencies_s: list[float] = []  # this second's
+        self.recent_latencies_s: deque[float] = deque(maxlen=keep)
+        self._next_s = self.t0_s + 1.0
+        self.lines_written = 0
+        self.last: dict = {}
+        self._fh = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
+
+    def swap(self, now_s: float) -> None:
+        """A buffer swap happened at ``now_s``."""
+        self.display.tick(now_s)
+
+    def frame_shown(self, now_s: float, capture_time_s: float, generated_s: float) -> None:
+        """A new generated frame was shown for the first time at swap instant ``now_s``.
+
+        Args:
+            now_s: the swap instant [s].
+            capture_time_s: capture time of the audio hop the frame reflects [s] (<= 0: no audio yet, no latency).
+            generated_s: when the frame was published by the inference thread [s] (counts the generator rate).
+        """
+        self.gan.tick(generated_s)
+        if capture_time_s > 0 and now_s >= capture_time_s:
+            lat = now_s - capture_time_s
+            self._latencies_s.append(lat)
+            self.recent_latencies_s.append(lat)
+
+    def due(self, now_s: float) -> bool:
+        """True when a per-second line is due."""
+        return now_s >= self._next_s
+
+    def emit(self, now_s: float, **extra) -> dict:
+        """Build (and append to the file, if any) this second's record; ``extra`` adds or overrides fields.
+
+        Returns:
+            the record (dict).
+        """
+        lat_ms = [x * 1000.0 for x in self._latencies_s]
+        rec = {
+            "t_s": round(now_s - self.t0_s, 3),
+            "display_fps": round(self.display.rate(now_s), 2),
+            "gan_fps": round(self.gan.rate(now_s), 2),
+            "dropped_frames": 0,
+            "latency_ms_p50": _round_or_none(percentile(lat_ms, 50)),
+            "latency_ms_p95": _round_or_none(percentile(lat_ms, 95)),
+            "audio_overflows": 0,
+            "source_state": "",
+        }
+        rec.update(extra)
+        self._latencies_s.clear()
+        while self._next_s <= now_s:
+            self._next_s += 1.0
+        self.last = rec
+        if self._fh is not None:
+            self._fh.write(json.dumps(rec) + "\n")
+            self._fh.flush()
+            self.lines_written += 1
+        return rec
+
+    def latency_ms(self, q: float) -> float:
+        """Rolling latency percentile over the recent frames [ms] (NaN if none)."""
+        return percentile([x * 1000.0 for x in self.recent_latencies_s], q)
+
+    def close(self) -> None:
+        """Close the stats file."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _round_or_none(x: float):
+    return None if math.isnan(x) else round(x, 1)
