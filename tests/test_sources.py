@@ -189,3 +189,18 @@ def test_unknown_device_name_lists_inputs():
         resolve_input_device("no-such-card-xyz")
     with pytest.raises(VJError):
         LiveInputSource("no-such-card-xyz", strict=True)
+
+
+def test_missing_device_retries_without_raising():
+    """A device that is not there: start() returns, the source reports it and keeps retrying until stopped."""
+    got = Collector()
+    src = LiveInputSource("no-such-card-xyz", retry_interval_s=0.2)
+    src.start(got)  # must not raise
+    assert src.state in (SourceState.ERROR, SourceState.RETRYING)
+    assert "no audio input matching 'no-such-card-xyz'" in src.last_error and "\n" not in src.last_error
+    time.sleep(0.6)  # a few retries
+    assert src.state is SourceState.RETRYING and src.opens == 0
+    assert "retrying: no audio input" in src.status_line()
+    src.stop()
+    assert src.state is SourceState.CLOSED and not got.hops
+    src.stop()  # idempotent

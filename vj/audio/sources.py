@@ -108,6 +108,10 @@ class AudioSource:
         return line
 
 
+#: how fast the capture clock's anchor may move later [s per s of audio] (1000 ppm, far above crystal drift)
+_CLOCK_LEAK = 1e-3
+
+
 def _check_hop_size(hop_size: int) -> int:
     if isinstance(hop_size, bool) or not isinstance(hop_size, (int, np.integer)) or not 16 <= hop_size <= 65536:
         raise VJError(f"hop size must be an integer in 16..65536 samples, got {hop_size!r}")
@@ -429,9 +433,14 @@ class LiveInputSource(AudioSource):
 
     The stream is opened with ``blocksize=hop_size``; PortAudio may still deliver other block sizes, so the
     callback mixes each block down to mono into preallocated scratch and re-blocks it into exact hops (no
-    allocation per call unless a block is larger than any seen before). ``capture_time_s`` of a hop is the
-    ADC time of its last sample (PortAudio's ``inputBufferAdcTime`` mapped onto ``time.perf_counter()`` with the
-    offset between it and the stream clock), or its arrival time where the host API gives no ADC time.
+    allocation per call unless a block is larger than any seen before). ``capture_time_s`` of a hop is when its
+    last sample was captured, on the ``time.perf_counter()`` clock: the sample clock (samples since the stream
+    opened / ``sample_rate``) anchored to the earliest observed capture time, where an observation is PortAudio's
+    ``inputBufferAdcTime`` (mapped onto perf_counter through the offset to the stream clock's ``currentTime``) when
+    it is plausible (0..max(50 ms, 4 hops) before the block arrived), else the block's arrival time. The anchor
+    may creep later by at most 1 ms per second of audio, to follow the device clock's drift. So capture times
+    are hop-spaced, never after the hop arrived, and do not jump when a host API's latency report does (PulseAudio's
+    ALSA plug-in reports half a second on an idle monitor and 15 ms a moment later).
 
     After :meth:`start`, nothing raises into the caller: a missing device, an unsupported sample rate, or a
     device that vanishes or stops delivering for ``stall_restart_s`` puts the source in ``ERROR`` with a
@@ -463,7 +472,7 @@ class LiveInputSource(AudioSource):
         channels: str | int | Sequence[int] = "mix",
         retry_interval_s: float = 2.0,
         stall_timeout_s: float = 0.5,
-        stall_restart_s: float = 2.0,
+        stall_restart_s: float = 5.0,
         strict: bool = False,
     ) -> None:
         super().__init__()
@@ -496,6 +505,10 @@ class LiveInputSource(AudioSource):
         self._fill = 0
         self._last_data_s = 0.0
         self._stream_finished = False
+        self._hops_at_open = 0
+        self._samples_in = 0  # samples received since the stream was (re)opened
+        self._anchor = 0.0  # perf_counter time of sample 0 of the open stream [s]
+        self._max_adc_lag_s = 0.05
         if strict:
             info = resolve_input_device(device)
             self._check_settings(info)
@@ -590,7 +603,7 @@ class LiveInputSource(AudioSource):
                     if state is SourceState.RUNNING:
                         self.last_error = f"no audio from {self.device_name!r} for {self.stall_timeout_s:g} s"
                         self.state = SourceState.STALLED
-                elif self.hops_delivered and state is not SourceState.RUNNING:
+                elif self.hops_delivered > self._hops_at_open and state is not SourceState.RUNNING:
                     self.state = SourceState.RUNNING
                 continue
             # no stream: waiting to retry
@@ -620,6 +633,10 @@ class LiveInputSource(AudioSource):
         self._mix_scale = 1.0 / len(cols)
         self._fill = 0
         self._stream_finished = False
+        self._hops_at_open = self.hops_delivered
+        self._samples_in = 0
+        self._anchor = 0.0
+        self._max_adc_lag_s = max(0.05, 4 * self.hop_size / rate)
         stream = sd.InputStream(
             device=info["index"],
             samplerate=rate,
@@ -688,14 +705,27 @@ class LiveInputSource(AudioSource):
             for c in cols[1:]:
                 np.add(mono, indata[:, c], out=mono)
             np.multiply(mono, self._mix_scale, out=mono)
-        # Capture time of sample j of this block on the perf_counter clock.
+        # Capture clock: sample k (counted since the stream opened) was captured at anchor + k / sr. Each block
+        # gives an observation of when its last sample was captured: PortAudio's ADC time mapped onto
+        # perf_counter where it is plausible, else the arrival time (an upper bound). The anchor follows the
+        # earliest observation, leaking later slowly so that it tracks the device clock's drift.
         sr = self.sample_rate
+        k0 = self._samples_in
+        k_end = k0 + frames
+        observed = arrival
         adc = time_info.inputBufferAdcTime
         now_pa = time_info.currentTime
         if adc > 0 and now_pa > 0:
-            base = adc + (arrival - now_pa)
+            adc_end = adc + (arrival - now_pa) + frames / sr
+            if 0.0 <= arrival - adc_end <= self._max_adc_lag_s:
+                observed = adc_end
+        candidate = observed - k_end / sr
+        if k0 == 0:
+            self._anchor = candidate
         else:
-            base = arrival - frames / sr
+            self._anchor = min(self._anchor + _CLOCK_LEAK * frames / sr, candidate)
+        self._samples_in = k_end
+        anchor = self._anchor
         hop, hop_size, pos = self._hop, self.hop_size, 0
         while pos < frames:
             n = min(hop_size - self._fill, frames - pos)
@@ -705,7 +735,7 @@ class LiveInputSource(AudioSource):
             if self._fill == hop_size:
                 self._fill = 0
                 try:
-                    self._on_hop(hop, base + pos / sr)
+                    self._on_hop(hop, anchor + (k0 + pos) / sr)
                 except Exception as exc:
                     self.callback_errors += 1
                     self.callback_exception = exc
