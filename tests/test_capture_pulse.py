@@ -99,9 +99,16 @@ def _onsets_s(x: np.ndarray, sr: int) -> np.ndarray:
     return np.array(out)
 
 
-def test_pulse_input_is_listed(pulse):
+def test_pulse_input_is_listed(pulse, capsys):
+    import json
+
+    from vj.cli import main
+
     names = [d["name"] for d in list_input_devices()]
     assert "pulse" in names, names
+    assert main(["devices", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["audio_inputs"]
+    assert "pulse" in [d["name"] for d in listed]
 
 
 def test_capture_detects_annotated_onsets(pulse, testdata):
