@@ -195,3 +195,36 @@ def test_daemon_killed_mid_stream_then_back(pulse):
         watcher.join()
     assert src.state is SourceState.CLOSED
     assert {SourceState.RUNNING, SourceState.RETRYING} <= seen_states
+
+
+def test_file_monitor_is_heard_in_step_with_its_hops(pulse, testdata):
+    """FileSource(monitor=True) plays to the default output (the null sink) when its hops say it is due."""
+    from vj.audio.sources import FileSource
+
+    path = testdata / "madmom" / "sample.wav"
+    ref, sr = sf.read(str(path), dtype="float32")
+    rec = Recorder(max_hops=1000)
+    live = LiveInputSource("pulse", hop_size=HOP, sample_rate=sr)
+    live.start(rec)
+    file_times: list[float] = []
+    try:
+        assert _wait_for(lambda: live.state is SourceState.RUNNING, 5.0), live.status_line()
+        with FileSource(path, realtime=True, hop_size=HOP, monitor=True) as src:
+            src.start(lambda hop, t: file_times.append(t))
+            assert src.wait(6.0)
+            assert src.last_error is None, src.last_error  # the monitor stream opened
+            n_end = rec.n
+            _wait_for(lambda: rec.n >= n_end + int(0.5 * sr / HOP), 3.0)
+    finally:
+        live.stop()
+    captured = rec.audio()
+    lag, peak = _offset_samples(captured, ref)
+    assert peak > 0.9, peak  # heard intact (the monitor may drop or repeat a few samples, not more)
+    # perf_counter time at which the file's first sample was captured back from the sink ...
+    hops = np.arange(rec.n)
+    slope, intercept = np.polyfit(hops, rec.times[: rec.n], 1)
+    heard_s = intercept + slope * ((lag + 1) / HOP - 1)
+    # ... and when the file source said it was due
+    due_s = file_times[0] - HOP / sr
+    print(f"monitor heard {1000 * (heard_s - due_s):+.1f} ms after due")
+    assert abs(heard_s - due_s) < 0.15, heard_s - due_s

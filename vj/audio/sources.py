@@ -253,14 +253,18 @@ class FileSource(AudioSource):
         try:
             import sounddevice as sd
 
-            stream = sd.OutputStream(
-                samplerate=self.sample_rate, channels=1, dtype="float32", callback=self._monitor_callback
+            stream = _open_stream(
+                lambda: sd.OutputStream(
+                    samplerate=self.sample_rate, channels=1, dtype="float32", callback=self._monitor_callback
+                )
             )
+            self._out_stream = stream
             stream.start()
         except Exception as exc:
             self.last_error = f"monitor off: no usable output device ({_one_line(exc)})"
-            return
-        self._out_stream = stream
+            stream, self._out_stream = self._out_stream, None
+            if stream is not None:
+                _close_stream(stream)
 
     def _monitor_callback(self, outdata, frames, time_info, status) -> None:
         # Play the samples due at the moment the buffer reaches the DAC, so what is heard matches the hops'
@@ -285,11 +289,7 @@ class FileSource(AudioSource):
             thread.join()
         stream, self._out_stream = self._out_stream, None
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:
-                pass
+            _close_stream(stream)
         self.state = SourceState.CLOSED
 
 
@@ -313,20 +313,55 @@ def _sd():
 
 #: sounddevice streams this module has open (PortAudio may only be re-initialised when there are none)
 _open_streams = 0
-_streams_lock = threading.Lock()
+#: serialises PortAudio (re-)initialisation against device queries and stream creation in other threads
+_pa_lock = threading.RLock()
+
+
+def _open_stream(factory):
+    """Create a sounddevice stream with ``factory()`` and count it as open (so no rescan closes it)."""
+    global _open_streams
+    with _pa_lock:
+        stream = factory()
+        _open_streams += 1
+    return stream
+
+
+def _close_stream(stream, timeout_s: float = 1.0) -> None:
+    """Abort and close a stream counted by :func:`_open_stream`.
+
+    The close runs in a helper thread: one that hangs inside a dead host API is abandoned after ``timeout_s``
+    (it stays counted as open, so PortAudio is not re-initialised under it).
+    """
+
+    def close():
+        global _open_streams
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception:
+            pass
+        with _pa_lock:
+            _open_streams -= 1
+
+    closer = threading.Thread(target=close, name="vj-stream-close", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
 
 
 def refresh_devices() -> bool:
     """Make PortAudio rescan its devices (it lists them once, at initialisation).
 
     This re-initialises PortAudio, which would close every stream in the process, so it is done only while this
-    module has no stream open.
+    module has no stream open (streams opened with sounddevice directly elsewhere are not known here).
 
     Returns:
         True if the device list was refreshed, False if a stream was open and it was left alone.
+
+    Raises:
+        VJError: PortAudio itself is missing.
     """
     sd = _sd()
-    with _streams_lock:
+    with _pa_lock:
         if _open_streams:
             return False
         try:
@@ -353,17 +388,18 @@ def list_input_devices(refresh: bool = False) -> list[dict]:
     sd = _sd()
     if refresh:
         refresh_devices()
-    try:
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default_in = sd.default.device[0]
-    except Exception:
-        return []
-    if default_in is None or default_in < 0:
+    with _pa_lock:
         try:
-            default_in = sd.query_hostapis(0)["default_input_device"]
+            devices = sd.query_devices()
+            hostapis = sd.query_hostapis()
+            default_in = sd.default.device[0]
         except Exception:
-            default_in = -1
+            return []
+        if default_in is None or default_in < 0:
+            try:
+                default_in = sd.query_hostapis(0)["default_input_device"]
+            except Exception:
+                default_in = -1
     out = []
     for index, dev in enumerate(devices):
         if dev["max_input_channels"] <= 0:
@@ -625,7 +661,6 @@ class LiveInputSource(AudioSource):
 
     def _open(self, refresh: bool = False) -> None:
         """Resolve the device and open + start a stream on it (raises on failure)."""
-        global _open_streams
         sd = _sd()
         info = resolve_input_device(self.device, refresh=refresh)
         rate, cols = self._check_settings(info)
@@ -637,18 +672,18 @@ class LiveInputSource(AudioSource):
         self._samples_in = 0
         self._anchor = 0.0
         self._max_adc_lag_s = max(0.05, 4 * self.hop_size / rate)
-        stream = sd.InputStream(
-            device=info["index"],
-            samplerate=rate,
-            blocksize=self.hop_size,
-            channels=max(cols) + 1,
-            dtype="float32",
-            latency="low",
-            callback=self._callback,
-            finished_callback=self._finished,
+        stream = _open_stream(
+            lambda: sd.InputStream(
+                device=info["index"],
+                samplerate=rate,
+                blocksize=self.hop_size,
+                channels=max(cols) + 1,
+                dtype="float32",
+                latency="low",
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
         )
-        with _streams_lock:
-            _open_streams += 1
         self._stream = stream
         self.sample_rate = rate
         self.channels = max(cols) + 1
@@ -666,25 +701,9 @@ class LiveInputSource(AudioSource):
         self._stream_finished = True
 
     def _close_stream(self) -> None:
-        """Close the stream; a close that hangs in a dead host API is abandoned after a second."""
-        global _open_streams
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
-
-        def close():
-            global _open_streams
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:
-                pass
-            with _streams_lock:
-                _open_streams -= 1
-
-        closer = threading.Thread(target=close, name="vj-input-close", daemon=True)
-        closer.start()
-        closer.join(1.0)
+        if stream is not None:
+            _close_stream(stream)
 
     # -- PortAudio callback (audio thread) -----------------------------------------------------------------------
 
