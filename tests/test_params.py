@@ -63,3 +63,33 @@ def test_listener_sees_changes():
     reg.apply_pending()
     reg.apply_pending()
     assert seen == [{"master": 0.25}]
+
+
+def test_frame_hook_runs_first_and_errors_do_not_stop_the_frame():
+    reg = ParamRegistry()
+    reg.add_frame_hook(lambda: reg.set("master", 0.5))
+
+    def broken(changed):
+        raise RuntimeError("surface died")
+
+    reg.add_listener(broken)
+    assert reg.apply_pending() == {"master": 0.5}  # the hook's write lands in the same frame
+    assert reg.listener_errors == 1 and reg.frame == 1
+
+
+def test_palette_blend_and_weights():
+    reg = ParamRegistry()
+    reg.set_classes([1, 2])
+    reg.apply_pending()
+    assert reg.blend_classes([1, 2], [3], 0.25)
+    assert not reg.blend_classes([1], [], 0.5)
+    assert not reg.blend_classes([1], [5000], 0.5)
+    assert not reg.blend_classes([1], [2], math.nan)
+    assert reg.apply_pending() == {"classes": 1.0}
+    pal = reg.palette
+    assert (pal.source, pal.target, pal.mix) == ((1, 2), (3,), 0.25)
+    assert reg.classes == (3,)
+    assert pal.weights() == {1: 0.375, 2: 0.375, 3: 0.25}
+    reg.set_classes([4])
+    reg.apply_pending()
+    assert reg.palette.source == (4,) and reg.palette.mix == 1.0
