@@ -19,6 +19,11 @@ def synthesized() -> np.ndarray:
     return demo.synthesize()
 
 
+@pytest.fixture(scope="module")
+def stems() -> dict:
+    return demo.synthesize_stems()
+
+
 def test_constants():
     assert demo.BPM == 128.0
     assert demo.DURATION_S == pytest.approx(30.0)
@@ -29,6 +34,8 @@ def test_constants():
     assert len(demo.KICK_TIMES_S) == 56
     assert not [t for t in demo.KICK_TIMES_S + demo.SNARE_TIMES_S + demo.HAT_TIMES_S if 15.0 <= t < 18.75]
     assert len(demo.SNARE_TIMES_S) == 28 and len(demo.HAT_TIMES_S) == 112
+    roll = demo.SNARE_ROLL_TIMES_S
+    assert all(18.75 <= t < 22.5 for t in roll) and list(roll) == sorted(set(roll)) and len(roll) == 28
 
 
 def test_bundled_file_is_what_synthesize_makes(bundled, synthesized):
@@ -55,8 +62,29 @@ def _band(y: np.ndarray, lo_hz: float, hi_hz: float) -> np.ndarray:
     return np.fft.irfft(spec, len(y))
 
 
-def test_kick_energy_peaks_at_beat_times(bundled):
-    kick = demo.synthesize_stems()["kick"].astype(np.float64)
+def test_stems_sum_to_the_mix(stems, synthesized):
+    assert set(stems) == {"kick", "snare", "hats", "bass", "pad", "arp", "fx"}
+    assert np.max(np.abs(sum(s.astype(np.float64) for s in stems.values()) - synthesized)) < 1e-5
+
+
+def test_snare_onsets_are_the_listed_ones(stems):
+    snare = stems["snare"].astype(np.float64)
+    listed = np.array(sorted(set(demo.SNARE_TIMES_S) | set(demo.SNARE_ROLL_TIMES_S)))
+    loud = np.mean(snare[round(listed[0] * SR) :][: round(0.01 * SR)] ** 2)
+    for t in listed:  # every listed hit sounds
+        a = round(t * SR)
+        assert np.mean(snare[a : a + round(0.01 * SR)] ** 2) > 0.01 * loud, t
+    # and every start of sound after silence is a listed hit (within 1 ms)
+    sounding = np.abs(snare) > 1e-4
+    gaps = np.diff(np.flatnonzero(sounding), prepend=-SR)  # samples since the previous sounding sample
+    starts = np.flatnonzero(sounding)[gaps > 0.01 * SR]  # sound after >= 10 ms of silence
+    assert len(starts) >= 20
+    for i in starts:
+        assert np.min(np.abs(listed - i / SR)) < 0.001, i / SR
+
+
+def test_kick_energy_peaks_at_beat_times(bundled, stems):
+    kick = stems["kick"].astype(np.float64)
     hop = 64
     energy = np.add.reduceat(kick**2, np.arange(0, len(kick), hop))
     for t in demo.KICK_TIMES_S:

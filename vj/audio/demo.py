@@ -14,7 +14,7 @@ The music
   breakdown.
 * Drums: kick on every beat (:data:`KICK_TIMES_S`; a sine swept 160 → 55 Hz), snare on beats 2 and 4
   (:data:`SNARE_TIMES_S`; a 190 Hz body plus high-passed noise), closed hats on every eighth
-  (:data:`HAT_TIMES_S`). Pad and bass duck under the kick (side-chain pumping).
+  (:data:`HAT_TIMES_S`); a snare roll in the build (:data:`SNARE_ROLL_TIMES_S`). Pad and bass duck under the kick (side-chain pumping).
 * Sections (:data:`SECTIONS`, in bars): intro 0–4 (no arpeggio, softer pad), groove 4–8, breakdown 8–10
   (drums out, pad and held bass only: the quietest part), build 10–12 (kick back, snare roll and noise riser
   rising), drop 12–16 (everything plus a sixteenth-note arpeggio: the loudest part).
@@ -116,6 +116,22 @@ HAT_TIMES_S: tuple[float, ...] = tuple(
     t for t in (i * BEAT_S / 2 for i in range(2 * BARS * BEATS_PER_BAR)) if _drums_play(t)
 )
 """Closed hi-hat onsets [s]: every eighth note except in the breakdown."""
+
+
+def _roll_times() -> tuple[float, ...]:
+    name, b0, b1 = next(sec for sec in SECTIONS if sec[0] == "build")
+    start, end = b0 * BAR_S, b1 * BAR_S
+    times, t = [], start
+    while t < end - 1e-9:
+        times.append(t)
+        x = (t - start) / (end - start)
+        t += BEAT_S / 2 if x < 0.5 else (BEAT_S / 4 if x < 0.875 else BEAT_S / 8)
+    return tuple(times)
+
+
+SNARE_ROLL_TIMES_S: tuple[float, ...] = _roll_times()
+"""Snare-roll onsets in the build [s] (eighths for a bar, then sixteenths, then thirty-seconds for the last
+half beat), rising in level; some coincide with :data:`SNARE_TIMES_S`."""
 
 
 def demo_path() -> Path:
@@ -226,12 +242,9 @@ def _render(sample_rate: int, seed: int) -> dict[str, np.ndarray]:
     # build: snare roll, eighths then sixteenths then thirty-seconds, rising; a noise riser underneath
     b0, b1 = next((a, b) for name, a, b in SECTIONS if name == "build")
     start, end = b0 * BAR_S, b1 * BAR_S
-    t = start
-    while t < end - 1e-9:
+    for t in SNARE_ROLL_TIMES_S:
         x = (t - start) / (end - start)
         tr["snare"].add(t, _snare(sr, rng), 0.12 + 0.4 * x**1.5)
-        step = BEAT_S / 2 if x < 0.5 else (BEAT_S / 4 if x < 0.875 else BEAT_S / 8)
-        t += step
     m = int(round((end - start) * sr))
     x = np.arange(m) / m
     riser = _highpass_noise(m, rng, 1) * x**2.5 * _env(m, sr, 0.001, 0.02)
