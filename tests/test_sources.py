@@ -204,3 +204,79 @@ def test_missing_device_retries_without_raising():
     src.stop()
     assert src.state is SourceState.CLOSED and not got.hops
     src.stop()  # idempotent
+
+
+def test_live_source_rate_is_known_before_start():
+    src = LiveInputSource("no-such-card-xyz", sample_rate=44100)
+    assert src.sample_rate == 44100 and src.state is SourceState.CLOSED
+    assert LiveInputSource("no-such-card-xyz").sample_rate == 48000  # absent device: documented fallback
+
+
+class _Time:
+    def __init__(self, adc, now):
+        self.inputBufferAdcTime, self.currentTime = adc, now
+
+
+class _Status:
+    def __init__(self, overflow):
+        self.input_overflow = overflow
+
+    def __bool__(self):
+        return True
+
+
+class _FakeClock:
+    """Stands in for the ``time`` module inside vj.audio.sources: perf_counter() returns ``now``."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def perf_counter(self):
+        return self.now
+
+
+@pytest.mark.parametrize("channels,expect", [("mix", lambda x: x[:, :2].mean(axis=1)), (2, lambda x: x[:, 2]),
+                                             ([1, 2], lambda x: x[:, 1:3].mean(axis=1))])
+@pytest.mark.parametrize("with_adc", [True, False])
+def test_live_callback_reblocks_odd_blocks_into_exact_hops(testdata, monkeypatch, channels, expect, with_adc):
+    """PortAudio may deliver any block size: the callback re-blocks into exact hops, in order, channel-mixed,
+    with capture times on the sample clock (from the ADC time, or bounded by arrival when there is none)."""
+    import vj.audio.sources as sources
+
+    stereo, sr = sf.read(str(testdata / "madmom/stereo_sample.wav"), dtype="float32")
+    x = np.ascontiguousarray(np.column_stack([stereo, stereo[:, 0] * 0.5 - stereo[:, 1]]))  # 3 channels
+    hop = 256
+    src = LiveInputSource("no-such-card-xyz", sample_rate=sr, hop_size=hop, channels=channels)
+    cols = src._columns_for({"name": "fake", "channels": 3})
+    hops, times = [], []
+    src._on_hop = lambda h, t: (hops.append(h.copy()), times.append(t))
+    src._prepare(cols)
+    clock = _FakeClock(500.0)  # perf_counter epoch; the stream clock's epoch is 9000 s
+    monkeypatch.setattr(sources, "time", clock)
+    rng = np.random.default_rng(0)
+    pos, arrivals = 0, []
+    while pos < len(x):
+        n = int(min(rng.integers(1, 3 * hop), len(x) - pos))
+        end_s = (pos + n) / sr  # true capture time of the block's end, from stream start
+        clock.now = 500.0 + end_s + rng.uniform(0.001, 0.004)  # arrives 1-4 ms later
+        stream_now = 9000.0 + clock.now - 500.0
+        adc = 9000.0 + pos / sr if with_adc else 0.0
+        src._callback(x[pos : pos + n, : max(cols) + 1], n, _Time(adc, stream_now), None)
+        arrivals += [clock.now] * (len(times) - len(arrivals))
+        pos += n
+    n_hops = len(x) // hop
+    assert len(hops) == n_hops == src.hops_delivered
+    want = expect(x)[: n_hops * hop].reshape(n_hops, hop)
+    np.testing.assert_allclose(np.stack(hops), want, atol=1e-6)
+    true_end = 500.0 + (np.arange(n_hops) + 1) * hop / sr
+    err = np.array(times) - true_end
+    assert np.all(np.array(times) <= np.array(arrivals))
+    if with_adc:
+        np.testing.assert_allclose(err, 0.0, atol=1e-6)
+    else:  # earliest arrival bounds it: within the arrival jitter, hop-spaced
+        assert np.all(err >= 0) and np.all(err <= 0.004)
+        # the anchor only steps to an earlier arrival (jitter) or creeps by the drift allowance
+        np.testing.assert_allclose(np.diff(times), hop / sr, atol=1e-3)
+        assert (times[-1] - times[0]) / (n_hops - 1) == pytest.approx(hop / sr, rel=1e-3)
+    src._callback(x[:hop, : max(cols) + 1], hop, _Time(0, 0), _Status(True))
+    assert src.overflows == 1

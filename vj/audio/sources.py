@@ -108,6 +108,9 @@ class AudioSource:
         return line
 
 
+#: capture rate [Hz] of a LiveInputSource whose device is absent when it is made and no rate was asked for
+_FALLBACK_RATE = 48000
+
 #: how fast the capture clock's anchor may move later [s per s of audio] (1000 ppm, far above crystal drift)
 _CLOCK_LEAK = 1e-3
 
@@ -485,7 +488,9 @@ class LiveInputSource(AudioSource):
 
     Args:
         device: None/``"default"`` for the default input, a PortAudio index, or a case-insensitive name substring.
-        sample_rate: capture rate [Hz]; None uses the device's default rate.
+        sample_rate: capture rate [Hz]; None uses the device's default rate, looked up in the constructor
+            (48000 if the device is not there yet). The rate then stays fixed for the source's life, reopening
+            included, so ``sample_rate`` is valid before :meth:`start` and consumers never see it change.
         hop_size: samples per hop (16..65536).
         channels: ``"mix"`` (average the first two channels, or one on a mono device), an int (that channel only,
             0-based) or a list of ints (their average).
@@ -547,7 +552,19 @@ class LiveInputSource(AudioSource):
         self._max_adc_lag_s = 0.05
         if strict:
             info = resolve_input_device(device)
-            self._check_settings(info)
+            self._requested_rate, cols = self._check_settings(info)
+            self.channels = max(cols) + 1
+        else:
+            try:
+                info = resolve_input_device(device)
+                self.channels = max(self._columns_for(info)) + 1
+                if self._requested_rate is None:
+                    self._requested_rate = int(round(info["default_samplerate"])) or _FALLBACK_RATE
+            except VJError:  # reported after start(), and retried
+                pass
+        if self._requested_rate is None:
+            self._requested_rate = _FALLBACK_RATE
+        self.sample_rate = self._requested_rate
 
     @staticmethod
     def _parse_channels(channels) -> str | list[int]:
@@ -664,14 +681,7 @@ class LiveInputSource(AudioSource):
         sd = _sd()
         info = resolve_input_device(self.device, refresh=refresh)
         rate, cols = self._check_settings(info)
-        self._cols = cols
-        self._mix_scale = 1.0 / len(cols)
-        self._fill = 0
-        self._stream_finished = False
-        self._hops_at_open = self.hops_delivered
-        self._samples_in = 0
-        self._anchor = 0.0
-        self._max_adc_lag_s = max(0.05, 4 * self.hop_size / rate)
+        self._prepare(cols)
         stream = _open_stream(
             lambda: sd.InputStream(
                 device=info["index"],
@@ -696,6 +706,17 @@ class LiveInputSource(AudioSource):
             raise
         self.opens += 1
         self.state = SourceState.STARTING
+
+    def _prepare(self, cols: list[int]) -> None:
+        """Reset the callback's state for a new stream capturing device channels ``cols`` (0-based)."""
+        self._cols = cols
+        self._mix_scale = 1.0 / len(cols)
+        self._fill = 0
+        self._stream_finished = False
+        self._hops_at_open = self.hops_delivered
+        self._samples_in = 0
+        self._anchor = 0.0
+        self._max_adc_lag_s = max(0.05, 4 * self.hop_size / self.sample_rate)
 
     def _finished(self) -> None:
         self._stream_finished = True
