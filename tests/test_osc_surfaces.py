@@ -1,0 +1,129 @@
+"""vj live's control-surface glue: flags, start-up preset, frame hook (crossfade, tempo sync, follow), keys."""
+
+import argparse
+import logging
+import types
+
+import pytest
+
+from vj.control.keyboard import BINDINGS, handle_key
+from vj.control.params import ParamRegistry
+from vj.control.presets import load_preset
+from vj.control.surfaces import add_arguments, start_surfaces
+from vj.control.tempo import BeatClock
+from vj.errors import VJError
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_flags_parse_and_reject_bad_values(capsys):
+    args = parse("--osc-host", "0.0.0.0", "--osc-port", "9100", "--osc-feedback", "192.168.1.20:9001",
+                 "--osc-allow", "192.168.1.0/24", "--midi", "nano", "--midi-map", "m.toml", "--preset", "ocean")
+    assert args.osc_feedback == ("192.168.1.20", 9001) and args.osc_port == 9100
+    assert args.midi == "nano" and args.preset == "ocean" and len(args.osc_allow) == 1
+    defaults = parse()
+    assert (defaults.osc_host, defaults.osc_port, defaults.no_osc) == ("127.0.0.1", 9000, False)
+    for bad in (["--osc-port", "70000"], ["--osc-feedback", "nohost"], ["--osc-allow", "x.y"]):
+        with pytest.raises(SystemExit):
+            parse(*bad)
+    assert "--osc-allow" in capsys.readouterr().err
+
+
+def test_start_with_preset_no_osc_and_bad_preset():
+    reg = ParamRegistry()
+    s = start_surfaces(types.SimpleNamespace(no_osc=True, preset="ocean"), reg)
+    try:
+        assert reg.classes == load_preset("ocean").classes
+        assert reg.get("gan.truncation") == load_preset("ocean").params["gan.truncation"]
+        assert s.osc is None and s.presets.current == "ocean"
+    finally:
+        s.close()
+    with pytest.raises(VJError, match="no preset named 'oceans'"):
+        start_surfaces(types.SimpleNamespace(no_osc=True, preset="oceans"), ParamRegistry())
+
+
+def test_frame_hook_crossfades_and_syncs_tempo_both_ways():
+    reg = ParamRegistry()
+    t = [100.0]
+    clock = BeatClock(120.0, clock=lambda: t[0])
+    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, tempo_clock=clock)
+    s._time = s.presets._time = lambda: t[0]
+    try:
+        reg.set_now("transition.time_s", 1.0)
+        assert s.presets.select("fire", now=t[0])
+        target = load_preset("fire").params["gan.truncation"]
+        values = []
+        for _ in range(12):  # the engine only calls apply_pending once per frame
+            reg.apply_pending()
+            values.append(reg.get("gan.truncation"))
+            t[0] += 0.1
+        assert values[0] < values[5] < values[-1] == target
+        clock.set_bpm(128.0)
+        reg.apply_pending()
+        reg.apply_pending()
+        assert reg.get("tempo.bpm") == 128.0  # the clock's tempo reaches the registry (and the tablet)
+        reg.set("tempo.bpm", 90.0)  # e.g. a MIDI fader bound to tempo.bpm
+        reg.apply_pending()
+        reg.apply_pending()
+        assert clock.bpm == 90.0
+    finally:
+        s.close()
+
+
+def test_follow_mode_takes_beats_from_features_unless_off():
+    reg = ParamRegistry()
+    clock = BeatClock(120.0, clock=lambda: 0.0)
+    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, tempo_clock=clock)
+    try:
+        s.poll(0.0, types.SimpleNamespace(beat_count=4, bpm=0.0))
+        s.poll(0.7, types.SimpleNamespace(beat_count=5, bpm=100.0))
+        assert clock.bpm == 100.0 and clock.phase(0.7) == pytest.approx(0.0, abs=1e-9)
+        reg.set("tempo.follow", 0)
+        reg.apply_pending()
+        s.poll(1.0, types.SimpleNamespace(beat_count=6, bpm=140.0))
+        assert clock.bpm == 100.0
+    finally:
+        s.close()
+
+
+def test_keyboard_bindings(tmp_path):
+    reg = ParamRegistry()
+    s = start_surfaces(types.SimpleNamespace(no_osc=True, midi_map=str(tmp_path / "m.toml")), reg)
+    s.presets.save_dir = tmp_path
+    reg.set_now("transition.time_s", 0.0)
+    try:
+        assert handle_key("B", reg, s) and handle_key("UP", reg, s) is True
+        assert handle_key("_2", reg, s)  # preset 2 of the bank
+        reg.apply_pending()
+        assert reg.get("blackout") == 1.0
+        assert s.presets.current == s.presets.bank.names()[1]
+        for _ in range(3):
+            handle_key("T", reg, s, now=10.0 + 0.5 * _)
+        assert s.clock.bpm == pytest.approx(120.0)
+        handle_key("PERIOD", reg, s)
+        assert s.clock.bpm == pytest.approx(240.0)
+        assert handle_key("L", reg, s) and s.midi.learning == "master"
+        assert handle_key("L", reg, s) and s.midi.learning == "blackout"
+        assert handle_key("L", reg, s, modifiers=2) and s.midi.learning is None
+        assert handle_key("S", reg, s, modifiers=2)
+        assert list(tmp_path.glob("live-*.toml"))
+        assert not handle_key("ESCAPE", reg, s) and not handle_key("F", reg, s)  # the window's own keys
+        assert not handle_key("T", reg)  # no surfaces: parameter keys only
+    finally:
+        s.close()
+    assert len(BINDINGS) >= 10
+
+
+def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog):
+    reg = ParamRegistry()
+    with caplog.at_level(logging.INFO, logger="vj.control"):
+        s = start_surfaces(types.SimpleNamespace(no_osc=True, midi="anything"), reg)
+    s.close()
+    notices = [r for r in caplog.records if "MIDI control is off" in r.getMessage()]
+    if s.midi_port is None:
+        assert len(notices) == 1
+    assert s.midi is not None  # learn and mapping still work (e.g. for a port that appears later)

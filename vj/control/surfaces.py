@@ -1,0 +1,239 @@
+"""Control surfaces of ``vj live``, started together: OSC in and feedback, MIDI, presets, the beat clock, keys.
+
+The live engine calls :func:`add_arguments` on its parser and :func:`start_surfaces` once its registry exists;
+the returned :class:`Surfaces` hooks itself into :meth:`ParamRegistry.apply_pending` (a frame hook), so crossfades,
+quantised preset changes and tempo sync advance every frame without further calls. ``close()`` at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Callable
+
+from vj.control.crossfade import PresetSwitcher
+from vj.control.params import ParamRegistry
+from vj.control.presets import Preset, PresetBank, load_preset
+from vj.control.tempo import BeatClock
+from vj.errors import VJError
+
+_log = logging.getLogger("vj.control")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port (0..65535; 0 = any free port)")
+    return int(text)
+
+
+def _host_port(text: str):
+    from vj.control.osc import parse_host_port
+
+    try:
+        return parse_host_port(text)
+    except VJError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _allow(text: str):
+    from vj.control.osc import parse_allowlist
+
+    try:
+        return parse_allowlist(text)
+    except VJError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the control-surface flags to ``vj live``'s parser.
+
+    Flags: ``--osc-host``, ``--osc-port``, ``--no-osc``, ``--osc-feedback HOST:PORT``, ``--osc-allow ADDR,...``,
+    ``--midi NAME``, ``--midi-map FILE``, ``--preset NAME|FILE``.
+    """
+    g = parser.add_argument_group("control surfaces (see docs/osc.md, docs/midi.md, docs/presets.md)")
+    g.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR",
+                   help="OSC listen address (default 127.0.0.1: this machine only; 0.0.0.0 for the LAN)")
+    g.add_argument("--osc-port", type=_port, default=9000, metavar="PORT",
+                   help="OSC UDP port (default 9000; 0 = any free port, logged)")
+    g.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    g.add_argument("--osc-feedback", type=_host_port, metavar="HOST:PORT",
+                   help="send state changes to this tablet so its faders follow")
+    g.add_argument("--osc-allow", type=_allow, metavar="ADDR,...",
+                   help="accept OSC only from these IP addresses or networks (e.g. 192.168.1.20,10.0.0.0/24)")
+    g.add_argument("--midi", metavar="NAME",
+                   help="open the MIDI input whose name contains NAME ('' = the first one)")
+    g.add_argument("--midi-map", metavar="FILE",
+                   help="MIDI bindings file (TOML), read at start and written by MIDI learn")
+    g.add_argument("--preset", metavar="NAME|FILE", help="start with this preset (a name or a .toml path)")
+
+
+class Surfaces:
+    """The running control surfaces (see :func:`start_surfaces`).
+
+    Attributes:
+        registry: the parameter registry.
+        clock: the :class:`BeatClock` (tap, follow, MIDI clock).
+        presets: the :class:`PresetSwitcher`.
+        midi: the :class:`vj.control.midi.MidiController` (None without ``--midi``/``--midi-map``).
+        osc: the :class:`vj.control.osc.OscServer` (None with ``--no-osc``).
+        feedback: the :class:`vj.control.osc.OscFeedback` (None without ``--osc-feedback``).
+    """
+
+    def __init__(self, registry: ParamRegistry, clock: BeatClock, presets: PresetSwitcher,
+                 time_fn: Callable[[], float] = time.monotonic, features=None):
+        self.registry = registry
+        self.clock = clock
+        self.presets = presets
+        self.features = features
+        self.midi = None
+        self.midi_port = None
+        self.osc = None
+        self.feedback = None
+        self._time = time_fn
+        self._last_beat_count: int | None = None
+        self._reg_bpm_seen = registry.get("tempo.bpm")
+        self._bpm_written: float | None = None
+        self._preset_sent: str | None = None
+        self._closed = False
+
+    def poll(self, now: float | None = None, features=None) -> None:
+        """Per-frame work (main thread): follow the analysis beats, sync the tempo with the registry, start due
+        preset changes and advance the crossfade, report the preset to the tablet.
+
+        Called automatically at the start of every :meth:`ParamRegistry.apply_pending`; calling it again is
+        harmless.
+
+        Args:
+            now: time [s] on the ``time.monotonic()`` clock (the default).
+            features: the latest :class:`vj.audio.features.Features` (or a slot with ``get() -> (id, f)``);
+                default: the ``features`` given to :func:`start_surfaces`.
+        """
+        if self._closed:
+            return
+        now = self._time() if now is None else now
+        self._follow(now, features if features is not None else self.features)
+        self._sync_tempo()
+        self.presets.poll(now)
+        if self.feedback is not None and self.presets.current != self._preset_sent:
+            self._preset_sent = self.presets.current
+            self.feedback.preset(self._preset_sent)
+
+    def _follow(self, now: float, features) -> None:
+        self.clock.follow = self.registry.get("tempo.follow") >= 0.5
+        if features is None:
+            return
+        if hasattr(features, "get") and not hasattr(features, "beat_count"):
+            features = features.get()[1]  # a latest-wins slot
+        count = getattr(features, "beat_count", None)
+        if count is None:
+            return
+        if self._last_beat_count is not None and count > self._last_beat_count:
+            self.clock.beat(now, getattr(features, "bpm", None) or None)
+        self._last_beat_count = count
+
+    def _sync_tempo(self) -> None:
+        reg = self.registry
+        value = reg.get("tempo.bpm")
+        if value != self._reg_bpm_seen:  # applied since the last frame: ours, or someone else's?
+            self._reg_bpm_seen = value
+            if self._bpm_written is None or abs(value - self._bpm_written) > 1e-6:
+                self.clock.set_bpm(value)  # a fader, a MIDI control or /vj/raw/tempo/bpm set it
+        bpm = round(self.clock.bpm, 1)
+        if abs(bpm - value) >= 0.05 and bpm != self._bpm_written:
+            reg.set("tempo.bpm", bpm)
+            self._bpm_written = bpm
+
+    def handle_key(self, symbol, modifiers: int = 0) -> bool:
+        """Keyboard hook for the live window: see :func:`vj.control.keyboard.handle_key`."""
+        from vj.control.keyboard import handle_key
+
+        return handle_key(symbol, self.registry, self, modifiers)
+
+    def close(self) -> None:
+        """Stop OSC and MIDI and detach from the frame loop (idempotent)."""
+        self._closed = True
+        if self.osc is not None:
+            self.osc.close()
+        if self.midi_port is not None:
+            try:
+                self.midi_port.close()
+            except Exception:  # noqa: BLE001 — closing at exit must not fail the exit
+                pass
+            self.midi_port = None
+
+
+def _apply_now(registry: ParamRegistry, preset: Preset) -> None:
+    for name, value in preset.params.items():
+        registry.set_now(name, value)
+    if preset.classes:
+        registry.set_classes(preset.classes)
+    registry.apply_pending()
+
+
+def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None = None, log=None, window=None,
+                   features=None, preset_dirs=None) -> Surfaces:
+    """Start what the flags ask for: the starting preset, OSC in/feedback, MIDI, and the keyboard hook.
+
+    Args:
+        args: parsed arguments with the attributes :func:`add_arguments` defines (missing ones take defaults).
+        registry: the live parameter registry.
+        tempo_clock: the beat clock to drive (a new :class:`BeatClock` at ``tempo.bpm`` when None).
+        log: a logger for start-up lines (``vj.control`` by default).
+        window: the pyglet window, to push the keyboard bindings onto (its own keys — Esc, F, H, Tab — stay).
+        features: the analysis ``Features`` slot (``get() -> (id, Features)``) for the beat clock's follow mode.
+        preset_dirs: preset folders (default: shipped, then ``~/.config/vj/presets``).
+
+    Returns:
+        the running :class:`Surfaces`; ``close()`` it at exit.
+
+    Raises:
+        VJError: an invalid ``--preset`` or ``--midi-map`` file, or an OSC port that cannot be bound.
+    """
+    from vj.control.osc import DEFAULT_HOST, DEFAULT_PORT, OscFeedback, OscServer
+    from vj.control.osc_router import OscRouter
+
+    log = log or _log
+    clock = tempo_clock or BeatClock(registry.get("tempo.bpm"))
+    bank = PresetBank(preset_dirs)
+    switcher = PresetSwitcher(registry, bank, clock=clock)
+    s = Surfaces(registry, clock, switcher, features=features)
+    try:
+        if getattr(args, "preset", None):
+            preset = load_preset(args.preset, dirs=bank.dirs)
+            _apply_now(registry, preset)
+            switcher.current = bank.current = preset.name
+            log.info("preset: %s", preset.name)
+        midi_name = getattr(args, "midi", None)
+        midi_map = getattr(args, "midi_map", None)
+        if midi_name is not None or midi_map:
+            from vj.control.midi import MidiController
+
+            s.midi = MidiController(registry, clock=clock, presets=switcher, map_path=midi_map)
+            if midi_name is not None:
+                from vj.control.midi_port import open_midi_input
+
+                s.midi_port = open_midi_input(midi_name, s.midi.handle)
+        feedback = getattr(args, "osc_feedback", None)
+        if feedback:
+            host, port = feedback if isinstance(feedback, tuple) else _host_port(feedback)
+            s.feedback = OscFeedback(registry, host, port).attach()
+            log.info("osc: feedback to %s:%d", host, port)
+        if not getattr(args, "no_osc", False):
+            router = OscRouter(registry, presets=switcher, clock=clock, midi=s.midi,
+                               on_refresh=s.feedback.send_all if s.feedback else None)
+            allow = getattr(args, "osc_allow", None)
+            if isinstance(allow, str):
+                from vj.control.osc import parse_allowlist
+
+                allow = parse_allowlist(allow)
+            s.osc = OscServer(router, getattr(args, "osc_host", DEFAULT_HOST) or DEFAULT_HOST,
+                              getattr(args, "osc_port", DEFAULT_PORT), allow=allow).start()
+    except BaseException:
+        s.close()
+        raise
+    registry.add_frame_hook(s.poll)
+    if window is not None and hasattr(window, "push_handlers"):
+        window.push_handlers(on_key_press=lambda symbol, modifiers: True if s.handle_key(symbol, modifiers)
+                             else None)
+    return s
