@@ -127,3 +127,29 @@ def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog):
     if s.midi_port is None:
         assert len(notices) == 1
     assert s.midi is not None  # learn and mapping still work (e.g. for a port that appears later)
+
+
+def test_window_hook_converts_pyglet_symbols(monkeypatch):
+    import sys
+
+    codes = {98: "B", 49: "_1", 65362: "UP"}
+    fake_key = types.SimpleNamespace(symbol_string=lambda code: codes.get(code, f"user_key({code})"))
+    monkeypatch.setitem(sys.modules, "pyglet.window", types.SimpleNamespace(key=fake_key))
+
+    class Window:
+        handlers = []
+
+        def push_handlers(self, **kw):
+            self.handlers.append(kw["on_key_press"])
+
+    reg = ParamRegistry()
+    window = Window()
+    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, window=window)
+    try:
+        press = window.handlers[0]
+        assert press(98, 0) is True  # B: blackout, handled (the window's own handler is not called)
+        assert press(12345, 0) is None  # not ours: passed on to the window's handlers
+        reg.apply_pending()
+        assert reg.get("blackout") == 1.0
+    finally:
+        s.close()

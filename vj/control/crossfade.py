@@ -123,7 +123,8 @@ class PresetSwitcher:
         self.clock = clock
         self.save_dir = save_dir
         self._time = time_fn
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending (the main thread takes it every frame: keep it short)
+        self._bank_lock = threading.Lock()  # serialises the bank's cursor and file reads across threads
         self._pending: tuple[Preset, float] | None = None
         self.crossfade: Crossfade | None = None  #: the running fade (main thread), or None
         self.current: str | None = None  #: name of the preset being shown (or fading in)
@@ -137,14 +138,16 @@ class PresetSwitcher:
 
     def _request(self, load: Callable[[], Preset], now: float | None) -> bool:
         now = self._time() if now is None else now
-        with self._lock:
+        with self._bank_lock:  # file reading happens here, on the caller's thread, never under self._lock
             try:
                 preset = load()
             except VJError as exc:
                 self.errors += 1
                 _log.warning("preset: %s (keeping the current look)", exc)
                 return False
-            self._pending = (preset, self._due(now))
+        due = self._due(now)
+        with self._lock:
+            self._pending = (preset, due)
         return True
 
     def select(self, name_or_index: str | int, now: float | None = None) -> bool:
@@ -174,8 +177,10 @@ class PresetSwitcher:
             the name saved under, or None if it failed (logged).
         """
         try:
+            with self._bank_lock:
+                taken = self.bank.names()
             path = save_preset(name, self.registry.classes, self.registry.snapshot(),
-                               self.save_dir or user_preset_dir(), description, taken=self.bank.names())
+                               self.save_dir or user_preset_dir(), description, taken=taken)
         except VJError as exc:
             _log.warning("preset: %s", exc)
             return None
