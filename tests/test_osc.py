@@ -222,3 +222,16 @@ def test_docs_list_every_parameter_address_and_action():
     for path in EDGE_ACTIONS + ("gan/classes", "preset/select", "preset/save", "midi/learn", "midi/forget"):
         assert f"/vj/{path}" in doc, path
     assert "127.0.0.1" in doc and "9000" in doc
+
+
+def test_osc_address_patterns_reach_every_matching_parameter(reg):
+    r = OscRouter(reg)
+    assert send(r, "/vj/fx/*/amount", 0.0) is None
+    assert all(reg.get(n) == 0.0 for n in reg.names() if n.startswith("fx.") and n.endswith(".amount"))
+    assert send(r, "/vj/gan/{depth,jitter}", 0.5) is None
+    assert reg.get("gan.depth") == reg.get("gan.jitter") == 0.5
+    assert send(r, "/vj/raw/gan/[p]itch_*", 250) is None
+    assert reg.get("gan.pitch_sensitivity") == 250.0
+    assert send(r, "/vj/gan/classes*", 1) is not None  # actions are not pattern targets
+    assert send(r, "/vj/[", 1.0) is not None and send(r, "/vj/nothing*", 1.0) is not None
+    assert reg.get("master") == 1.0

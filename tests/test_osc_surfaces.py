@@ -118,7 +118,8 @@ def test_keyboard_bindings(tmp_path):
     assert len(BINDINGS) >= 10
 
 
-def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog):
+def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     reg = ParamRegistry()
     with caplog.at_level(logging.INFO, logger="vj.control"):
         s = start_surfaces(types.SimpleNamespace(no_osc=True, midi="anything"), reg)
@@ -127,6 +128,7 @@ def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog):
     if s.midi_port is None:
         assert len(notices) == 1
     assert s.midi is not None  # learn and mapping still work (e.g. for a port that appears later)
+    assert s.midi.map_path == tmp_path / "vj" / "midi.toml"  # learned bindings persist by default
 
 
 def test_window_hook_converts_pyglet_symbols(monkeypatch):

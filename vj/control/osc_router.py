@@ -13,12 +13,15 @@ Argument conventions for parameter addresses ``/vj/<name with / for .>``:
 * on/off parameters: ``>= 0.5`` is on; no argument or the string ``"!"`` toggles;
 * triggers act on the rising edge: ``1`` then ``0`` (a button press and release) fires once; no argument fires;
 * a string starting with ``+`` or ``-`` is relative: ``"+0.1"`` moves a fader a tenth of its range up (on
-  ``/vj/raw/...`` it adds 0.1 in the parameter's units).
+  ``/vj/raw/...`` it adds 0.1 in the parameter's units);
+* an OSC address pattern (``/vj/fx/*/amount``) reaches every parameter address it matches.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import time
 from typing import Any, Callable
 
@@ -38,6 +41,50 @@ RAW_BY_DEFAULT = frozenset({"tempo.bpm"})
 EDGE_ACTIONS = ("preset/next", "preset/prev", "tempo/tap", "tempo/resync", "tempo/double", "tempo/half",
                 "midi/cancel", "refresh")
 """Action addresses (after ``/vj/``) that fire on a rising edge or with no argument."""
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_pattern(pattern: str) -> re.Pattern | None:
+    """OSC 1.0 address pattern → regex: ``*`` any run within a part, ``?`` one character, ``[a-z]``/``[!a]``
+    character classes, ``{a,b}`` alternatives; everything else literal. None for an unbalanced pattern."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j < 0:
+                return None
+            body = pattern[i + 1 : j]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            if not body or "/" in body:
+                return None
+            parts = body.split("-")
+            if len(parts) == 2 and len(parts[0]) == 1 and len(parts[1]) == 1:
+                cls = re.escape(parts[0]) + "-" + re.escape(parts[1])
+            else:
+                cls = "".join(re.escape(ch) for ch in body)
+            out.append(("[^/" if neg else "[") + cls + "]")
+            i = j
+        elif c == "{":
+            j = pattern.find("}", i + 1)
+            if j < 0 or "/" in pattern[i:j]:
+                return None
+            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1 : j].split(",")) + ")")
+            i = j
+        elif c in "]}":
+            return None
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        return None
 
 
 def _number(arg: Any) -> float | None:
@@ -123,6 +170,8 @@ class OscRouter:
         for a in args:
             if isinstance(a, (str, bytes)) and len(a) > MAX_STRING:
                 return f"{address}: argument longer than {MAX_STRING} characters"
+        if any(c in address for c in "*?[]{}"):
+            return self._pattern(address, args)
         path = address[len(PREFIX):]
         special = getattr(self, "_do_" + path.replace("/", "_"), None) if path in _SPECIAL else None
         if special is not None:
@@ -139,6 +188,20 @@ class OscRouter:
         if not name or name not in self.registry:
             return f"unknown address {address[:64]!r}"
         return self._param(address, name, args, raw or name in RAW_BY_DEFAULT)
+
+    def _pattern(self, address: str, args: tuple) -> str | None:
+        """An OSC address pattern (``/vj/fx/*/amount``): the message goes to every parameter address it matches."""
+        regex = _compile_pattern(address)
+        if regex is None:
+            return f"bad address pattern {address[:64]!r}"
+        hits = 0
+        for name in self.registry.names():
+            plain = PREFIX + name.replace(".", "/")
+            for addr, raw in ((plain, name in RAW_BY_DEFAULT), (PREFIX + "raw/" + plain[len(PREFIX):], True)):
+                if regex.fullmatch(addr):
+                    if self._param(addr, name, args, raw) is None:
+                        hits += 1
+        return None if hits else f"address pattern {address[:64]!r} matched no parameter"
 
     # -- parameters ----------------------------------------------------------------------------------------
     def _edge(self, address: str, args: tuple) -> bool | str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 from vj.control.crossfade import PresetSwitcher
@@ -64,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--midi", metavar="NAME",
                    help="open the MIDI input whose name contains NAME ('' = the first one)")
     g.add_argument("--midi-map", metavar="FILE",
-                   help="MIDI bindings file (TOML), read at start and written by MIDI learn")
+                   help="MIDI bindings file (TOML), read at start and written by MIDI learn "
+                        "(default with --midi: ~/.config/vj/midi.toml)")
     g.add_argument("--preset", metavar="NAME|FILE", help="start with this preset (a name or a .toml path)")
 
 
@@ -163,6 +165,14 @@ class Surfaces:
             self.midi_port = None
 
 
+def default_midi_map() -> Path:
+    """Where MIDI learn saves when ``--midi`` is given without ``--midi-map``: ``~/.config/vj/midi.toml``
+    (``$XDG_CONFIG_HOME/vj/midi.toml``)."""
+    from vj.control.presets import user_preset_dir
+
+    return user_preset_dir().parent / "midi.toml"
+
+
 def _apply_now(registry: ParamRegistry, preset: Preset) -> None:
     for name, value in preset.params.items():
         registry.set_now(name, value)
@@ -209,7 +219,10 @@ def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None 
         if midi_name is not None or midi_map:
             from vj.control.midi import MidiController
 
+            if not midi_map:
+                midi_map = default_midi_map()
             s.midi = MidiController(registry, clock=clock, presets=switcher, map_path=midi_map)
+            log.info("midi: map %s (%d bindings)", s.midi.map_path, len(s.midi.bindings))
             if midi_name is not None:
                 from vj.control.midi_port import open_midi_input
 
