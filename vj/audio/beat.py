@@ -77,6 +77,7 @@ class BeatClock:
         self._pad = np.zeros(self._nfft, dtype=np.float64)
         self._spec = np.zeros(self._nfft // 2 + 1, dtype=np.complex128)
         self._pow = np.zeros(self._nfft // 2 + 1, dtype=np.float64)
+        self._cpow = np.zeros(self._nfft // 2 + 1, dtype=np.complex128)
         self._acf = np.zeros(self._nfft, dtype=np.float64)
         # Tempo candidates on a 1-bpm grid; comb taps at k * lag for k = 1..4 (linear interpolation).
         self._bpms = np.arange(min_bpm, max_bpm + 0.5, 1.0)
@@ -151,7 +152,8 @@ class BeatClock:
         np.fft.rfft(pad, out=self._spec)
         np.abs(self._spec, out=self._pow)
         np.multiply(self._pow, self._pow, out=self._pow)
-        np.fft.irfft(self._pow, n=self._nfft, out=self._acf)
+        self._cpow[:] = self._pow  # complex input: irfft would otherwise allocate a converted copy
+        np.fft.irfft(self._cpow, n=self._nfft, out=self._acf)
         acf = self._acf
         if acf[0] <= 1e-12:
             return
