@@ -1,7 +1,11 @@
 #version 330 core
-// Audio-reactive post effects at the output resolution. Two outputs:
-//   location 0 -> the feedback buffer (the look before master/blackout/strobe, read back next frame)
+// Audio-reactive post effects at the output resolution.
+// Built in variants: the loader prepends "#define FX_<NAME>" for each effect in use (FX_KALEIDO, FX_RGBSHIFT,
+// FX_LEVELS, FX_HUE, FX_FEEDBACK), so an idle effect costs nothing (software GL runs both sides of a branch).
+// With FX_FEEDBACK there are two outputs:
+//   location 0 -> the feedback buffer (the look before flash/strobe/master/blackout, read back next frame)
 //   location 1 -> the final output (what the projector shows and --record writes)
+// without it only the final output, at location 0.
 uniform sampler2D u_image;      // upscaled frame (row 0 of the texture = bottom of the picture)
 uniform sampler2D u_previous;   // last frame's feedback buffer
 uniform vec2 u_resolution;      // output size [px]
@@ -22,8 +26,12 @@ uniform float u_master;         // master fader 0..1
 uniform float u_blackout;       // 1 = black
 
 in vec2 v_uv;
+#ifdef FX_FEEDBACK
 layout(location = 0) out vec4 f_look;
 layout(location = 1) out vec4 f_final;
+#else
+layout(location = 0) out vec4 f_final;
+#endif
 
 const float PI = 3.14159265358979;
 
@@ -38,8 +46,12 @@ vec2 kaleido(vec2 uv) {
 }
 
 vec3 sample_image(vec2 uv) {
+#ifdef FX_RGBSHIFT
     vec2 off = vec2(u_rgbshift, 0.0);
     return vec3(texture(u_image, uv + off).r, texture(u_image, uv).g, texture(u_image, uv - off).b);
+#else
+    return texture(u_image, uv).rgb;
+#endif
 }
 
 vec3 rotate_hue(vec3 c, float angle) {
@@ -52,17 +64,23 @@ vec3 rotate_hue(vec3 c, float angle) {
 void main() {
     vec2 uv = 0.5 + (v_uv - 0.5) / u_zoom;
     vec3 c = sample_image(uv);
-    if (u_kaleido > 0.0) {
-        c = mix(c, sample_image(0.5 + (kaleido(v_uv) - 0.5) / u_zoom), u_kaleido);
-    }
+#ifdef FX_KALEIDO
+    c = mix(c, sample_image(0.5 + (kaleido(v_uv) - 0.5) / u_zoom), u_kaleido);
+#endif
+#ifdef FX_LEVELS
     c = mix(c, (c - u_level_lo) / max(u_level_hi - u_level_lo, vec3(0.05)), u_levels);
+#endif
+#ifdef FX_HUE
     c = rotate_hue(c, u_hue);
+#endif
     c = (c - 0.5) * u_contrast + 0.5 + u_brightness;
     c = clamp(c, 0.0, 1.0);
+#ifdef FX_FEEDBACK
     // trails: the previous look, drawn slightly enlarged so trails stream outwards
     vec3 prev = texture(u_previous, 0.5 + (v_uv - 0.5) * 0.985).rgb;
     c = max(c, prev * u_feedback);   // trails fade by u_feedback per frame
     f_look = vec4(c, 1.0);
+#endif
 
     vec3 o = mix(c, vec3(1.0), clamp(u_flash, 0.0, 1.0));
     o = mix(o, vec3(1.0), u_strobe);

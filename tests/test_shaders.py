@@ -42,6 +42,37 @@ def test_each_shader_compiles(ctx, frag):
     assert prog is not None
 
 
+def test_every_post_variant_compiles(ctx):
+    loader = ShaderLoader(ctx)
+    names = ["FX_KALEIDO", "FX_RGBSHIFT", "FX_LEVELS", "FX_HUE", "FX_FEEDBACK"]
+    for mask in range(1 << len(names)):
+        defines = {n for i, n in enumerate(names) if mask >> i & 1}
+        assert loader.program("quad.vert", "post.frag", defines) is not None
+    assert "#define FX_HUE\n" in loader.source_with_defines("post.frag", {"FX_HUE"}).split("\n", 1)[1][:40]
+
+
+def test_effect_variants_follow_the_values():
+    assert Pipeline.post_defines(NEUTRAL_FX) == frozenset()
+    fx = dict(NEUTRAL_FX, u_kaleido=0.5, u_hue=1.0, u_feedback=0.3)
+    assert Pipeline.post_defines(fx) == {"FX_KALEIDO", "FX_HUE", "FX_FEEDBACK"}
+
+
+def test_kaleidoscope_mirrors_and_rgbshift_splits(ctx):
+    w = 32
+    img = np.zeros((w, w, 4), np.uint8)
+    img[:, : w // 2, :3] = 200  # left half bright
+    img[..., 3] = 255
+    pipe = Pipeline(ctx, (64, 64), (w, w))
+    plain = _render(pipe, img, img)
+    kal = _render(pipe, img, img, u_kaleido=1.0, u_segments=2.0)
+    assert np.abs(kal - plain).mean() > 20  # mirrored: differs from the plain picture
+    assert np.allclose(kal[::-1], kal, atol=3)  # 2 segments: mirror symmetric top/bottom
+    shifted = _render(pipe, img, img, u_rgbshift=0.1)
+    edge = shifted[32, 26:38]
+    assert (edge[:, 0] != edge[:, 2]).any()  # red and blue edges moved apart
+    pipe.release()
+
+
 def test_loader_reports_missing_file(ctx):
     with pytest.raises(ShaderError, match="nope.frag"):
         ShaderLoader(ctx).program("quad.vert", "nope.frag")
@@ -120,11 +151,16 @@ def test_sharpen_raises_local_contrast(ctx):
 
 def test_feedback_trails_fade(ctx):
     pipe = Pipeline(ctx, (32, 32), (16, 16))
-    _render(pipe, _flat(200), _flat(200))  # fills the feedback buffer
+    _render(pipe, _flat(200), _flat(200), u_feedback=0.01)  # trails on: fills the feedback buffer
     trail = _render(pipe, _flat(0), _flat(0), u_feedback=0.5)
     assert 80 < trail[8:24, 8:24].mean() < 110  # ~0.5 * 200
+    fainter = _render(pipe, _flat(0), _flat(0), u_feedback=0.5)
+    assert 35 < fainter[8:24, 8:24].mean() < 60  # fades by the amount each frame
     none = _render(pipe, _flat(0), _flat(0), u_feedback=0.0)
     assert none.max() == 0
+    _render(pipe, _flat(200), _flat(200))  # off, then on again: no stale trail from before
+    again = _render(pipe, _flat(0), _flat(0), u_feedback=0.5)
+    assert again.max() == 0
     pipe.release()
 
 

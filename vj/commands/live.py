@@ -125,7 +125,7 @@ def _class_names():
         return None
 
 
-def _start_surfaces(args, registry, surface):
+def _start_surfaces(args, registry, surface, features):
     try:
         from vj.control.surfaces import start_surfaces
     except ImportError:
@@ -134,6 +134,8 @@ def _start_surfaces(args, registry, surface):
     params = inspect.signature(start_surfaces).parameters
     if "window" in params:
         kwargs["window"] = getattr(surface, "window", None)
+    if "features" in params:
+        kwargs["features"] = features
     return start_surfaces(args, registry, **kwargs)
 
 
@@ -226,7 +228,7 @@ def run(args) -> int:
             show.stop_requested = True
 
         signal.signal(signal.SIGINT, on_sigint)
-        surfaces = _start_surfaces(args, registry, surface)
+        surfaces = _start_surfaces(args, registry, surface, features)
         if recorder is not None:
             recorder.start()
         inference.start()

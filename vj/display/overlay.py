@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import math
 
-#: (keys, what they do), shown in the overlay and in docs/live.md
-KEY_HELP: tuple[tuple[str, str], ...] = (
+#: (keys, what they do): the window's own keys, shown in the overlay and in docs/live.md
+WINDOW_KEYS: tuple[tuple[str, str], ...] = (
     ("F", "fullscreen on/off"),
     ("H / Tab", "overlay on/off"),
+    ("Esc Esc", "quit (windowed: one Esc; fullscreen: twice within 1 s, or hold 1 s)"),
+)
+
+#: parameter keys the window handles itself when the control surfaces (vj.control.keyboard) are not there
+FALLBACK_PARAM_KEYS: tuple[tuple[str, str], ...] = (
     ("B", "blackout on/off"),
     ("Z", "freeze on/off"),
     ("S", "strobe on/off (at most 3 flashes/s)"),
     ("Up / Down", "master fader +/- 5 %"),
-    ("Esc Esc", "quit (windowed: one Esc; fullscreen: twice within 1 s, or hold 1 s)"),
 )
+
+
+def key_help() -> tuple[tuple[str, str], ...]:
+    """All keyboard shortcuts: the window's, then the control surfaces' (or the fallback parameter keys)."""
+    try:
+        from vj.control.keyboard import BINDINGS
+    except ImportError:
+        return WINDOW_KEYS + FALLBACK_PARAM_KEYS
+    return WINDOW_KEYS + tuple((k, d) for k, _, d in BINDINGS)
 
 #: source states that mean "no audio is arriving"
 LOST_STATES = ("stalled", "error", "retrying")
@@ -64,8 +77,10 @@ def overlay_text(info: dict) -> str:
         "classes: " + (", ".join(info.get("classes", ())) or "-"),
         f"master {num('master', '{:.2f}')}  blackout {onoff('blackout')}  freeze {onoff('freeze')}  "
         f"strobe {onoff('strobe')}" + ("   ● REC" if info.get("recording") else ""),
-        "keys: " + "   ".join(f"{k} {v.split(' (')[0]}" for k, v in KEY_HELP),
     ]
+    keys = [f"{k} {v.split(' (')[0].split(':')[0]}" for k, v in key_help()]
+    for i in range(0, len(keys), 5):
+        lines.append(("keys: " if i == 0 else "      ") + " · ".join(keys[i : i + 5]))
     if info.get("message"):
         lines.append(info["message"])
     return "\n".join(lines)

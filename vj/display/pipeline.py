@@ -85,10 +85,10 @@ class Pipeline:
         self.output_size = (int(output_size[0]), int(output_size[1]))
         self._p_blend = self.loader.program("quad.vert", "blend.frag")
         self._p_up = self.loader.program("quad.vert", "upscale.frag")
-        self._p_post = self.loader.program("quad.vert", "post.frag")
         self._p_present = self.loader.program("quad.vert", "present.frag")
-        self._vaos = {id(p): ctx.vertex_array(p, []) for p in (self._p_blend, self._p_up, self._p_post,
-                                                                self._p_present)}
+        self._vaos = {id(p): ctx.vertex_array(p, []) for p in (self._p_blend, self._p_up, self._p_present)}
+        self._post_variant(frozenset())  # compile the plain variant now: a broken shader fails at start-up
+        self._look_live = False  # the feedback buffers hold last frame's look
         w, h = self.output_size
         self._up_tex = self._texture((w, h), 4, linear=True)
         self._up_fbo = ctx.framebuffer(color_attachments=[self._up_tex])
@@ -115,6 +115,29 @@ class Pipeline:
         t.filter = (f, f)
         t.repeat_x = t.repeat_y = False
         return t
+
+    def _post_variant(self, defines: frozenset):
+        """The post.frag program for a set of ``FX_*`` defines (compiled on first use) and its vertex array."""
+        prog = self.loader.program("quad.vert", "post.frag", defines)
+        if id(prog) not in self._vaos:
+            self._vaos[id(prog)] = self.ctx.vertex_array(prog, [])
+        return prog
+
+    @staticmethod
+    def post_defines(fx: dict) -> frozenset:
+        """The ``FX_*`` variant that renders ``fx`` (post.frag uniforms): only the effects in use."""
+        d = set()
+        if fx.get("u_kaleido", 0.0) > 0.0:
+            d.add("FX_KALEIDO")
+        if fx.get("u_rgbshift", 0.0) > 0.0:
+            d.add("FX_RGBSHIFT")
+        if fx.get("u_levels", 0.0) > 0.0:
+            d.add("FX_LEVELS")
+        if fx.get("u_hue", 0.0) % 6.283185307179586 > 1e-4:
+            d.add("FX_HUE")
+        if fx.get("u_feedback", 0.0) > 0.0:
+            d.add("FX_FEEDBACK")
+        return frozenset(d)
 
     def _resize_frames(self, frame_size) -> None:
         fw, fh = int(frame_size[0]), int(frame_size[1])
@@ -173,19 +196,29 @@ class Pipeline:
         self._blend_tex.use(0)
         self._set(self._p_up, u_src=0, u_crop=crop)
         self._vaos[id(self._p_up)].render(vertices=3)
-        # 3. post effects, ping-pong feedback
-        src, dst = self._ping, 1 - self._ping
-        self._post_fbos[dst].use()
-        self._up_tex.use(0)
-        self._look[src].use(1)
+        # 3. post effects (the variant with only the effects in use); ping-pong feedback when trails are on
         u = dict(NEUTRAL_FX)
         if fx:
             u.update(fx)
-        self._set(self._p_post, u_image=0, u_previous=1, u_resolution=(float(ow), float(oh)),
+        defines = self.post_defines(u)
+        prog = self._post_variant(defines)
+        src, dst = self._ping, 1 - self._ping
+        if "FX_FEEDBACK" in defines:
+            if not self._look_live:  # trails switched on: start from black, not from a stale look
+                for fbo in self._post_fbos:
+                    fbo.clear(0.0, 0.0, 0.0, 1.0)
+                self._look_live = True
+            self._post_fbos[dst].use()
+            self._ping = dst
+        else:
+            self._look_live = False
+            self._final_fbo.use()
+        self._up_tex.use(0)
+        self._look[src].use(1)
+        self._set(prog, u_image=0, u_previous=1, u_resolution=(float(ow), float(oh)),
                   u_level_lo=tuple(float(x) for x in self.level_lo),
                   u_level_hi=tuple(float(x) for x in self.level_hi), **u)
-        self._vaos[id(self._p_post)].render(vertices=3)
-        self._ping = dst
+        self._vaos[id(prog)].render(vertices=3)
 
     def present(self, fbo, window_size: tuple[int, int], fit: str = "letterbox") -> None:
         """Draw the final texture into ``fbo`` (the window's framebuffer) keeping the aspect ratio.

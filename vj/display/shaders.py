@@ -22,7 +22,7 @@ class ShaderLoader:
     def __init__(self, ctx, directory: str | Path | None = None):
         self.ctx = ctx
         self.directory = Path(directory) if directory is not None else shader_dir()
-        self._programs: dict[tuple[str, str], object] = {}
+        self._programs: dict[tuple, object] = {}
 
     def source(self, name: str) -> str:
         """Text of the shader file ``name`` (e.g. ``"post.frag"``). Raises ShaderError if missing."""
@@ -32,12 +32,24 @@ class ShaderLoader:
         except OSError as exc:
             raise ShaderError(f"cannot read shader {path}: {exc.strerror or exc}") from None
 
-    def program(self, vertex: str, fragment: str):
-        """The linked program for the two files (built once, then cached).
+    def source_with_defines(self, name: str, defines=()) -> str:
+        """Text of ``name`` with ``#define D`` lines for each name in ``defines`` inserted after ``#version``."""
+        text = self.source(name)
+        if not defines:
+            return text
+        head, sep, rest = text.partition("\n")
+        if not head.startswith("#version"):
+            head, sep, rest = "", "", text
+        lines = "".join(f"#define {d}\n" for d in sorted(defines))
+        return f"{head}{sep}{lines}{rest}"
+
+    def program(self, vertex: str, fragment: str, defines=()):
+        """The linked program for the two files (built once per set of defines, then cached).
 
         Args:
             vertex: vertex shader file name (``"quad.vert"``).
             fragment: fragment shader file name.
+            defines: preprocessor names to define in the fragment shader (a variant, e.g. ``{"FX_HUE"}``).
 
         Returns:
             moderngl.Program
@@ -45,11 +57,11 @@ class ShaderLoader:
         Raises:
             ShaderError: missing file, compile or link error (with GL's log).
         """
-        key = (vertex, fragment)
+        key = (vertex, fragment, frozenset(defines))
         if key not in self._programs:
             try:
                 self._programs[key] = self.ctx.program(
-                    vertex_shader=self.source(vertex), fragment_shader=self.source(fragment)
+                    vertex_shader=self.source(vertex), fragment_shader=self.source_with_defines(fragment, defines)
                 )
             except ShaderError:
                 raise
