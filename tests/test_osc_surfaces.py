@@ -82,10 +82,15 @@ def test_follow_mode_takes_beats_from_features_unless_off():
         s.poll(0.0, types.SimpleNamespace(beat_count=4, bpm=0.0))
         s.poll(0.7, types.SimpleNamespace(beat_count=5, bpm=100.0))
         assert clock.bpm == 100.0 and clock.phase(0.7) == pytest.approx(0.0, abs=1e-9)
+        # a latest-wins slot, as vj live passes it, with the beat's capture time (perf_counter) and phase since
+        slot = types.SimpleNamespace(get=lambda: (7, types.SimpleNamespace(
+            beat_count=6, bpm=120.0, beat_phase=0.2, capture_time_s=0.5 + s._perf_offset)))
+        s.poll(0.6, slot)
+        assert clock.bpm == 120.0 and clock.phase(0.4) == pytest.approx(0.0, abs=1e-9)  # 0.5 - 0.2 beats
         reg.set("tempo.follow", 0)
         reg.apply_pending()
-        s.poll(1.0, types.SimpleNamespace(beat_count=6, bpm=140.0))
-        assert clock.bpm == 100.0
+        s.poll(1.0, types.SimpleNamespace(beat_count=7, bpm=140.0))
+        assert clock.bpm == 120.0
     finally:
         s.close()
 

@@ -94,6 +94,7 @@ class Surfaces:
         self.feedback = None
         self._time = time_fn
         self._last_beat_count: int | None = None
+        self._perf_offset = time.perf_counter() - time.monotonic()  # features carry perf_counter times
         self._reg_bpm_seen = registry.get("tempo.bpm")
         self._bpm_written: float | None = None
         self._preset_sent: str | None = None
@@ -131,8 +132,19 @@ class Surfaces:
         if count is None:
             return
         if self._last_beat_count is not None and count > self._last_beat_count:
-            self.clock.beat(now, getattr(features, "bpm", None) or None)
+            bpm = getattr(features, "bpm", 0.0) or 0.0
+            self.clock.beat(self._beat_time(now, features, bpm), bpm or None)
         self._last_beat_count = count
+
+    def _beat_time(self, now: float, features, bpm: float) -> float:
+        """When the tracker's latest beat happened, on our clock: the hop's capture time (``perf_counter``) minus
+        the beat phase since; ``now`` when that is unknown or implausible (audio and display lag are then ignored)."""
+        capture = getattr(features, "capture_time_s", 0.0) or 0.0
+        phase = getattr(features, "beat_phase", 0.0) or 0.0
+        if capture <= 0.0 or bpm <= 0.0:
+            return now
+        t = capture - self._perf_offset - phase * 60.0 / bpm
+        return t if now - 2.0 <= t <= now else now
 
     def _sync_tempo(self) -> None:
         reg = self.registry
