@@ -186,6 +186,10 @@ class FileSource(AudioSource):
         self._done.set()
         self._t0 = 0.0
         self._out_stream = None
+        self._monitor_pos: int | None = None  # next sample index the monitor plays
+        self._monitor_slack = int(0.04 * self.sample_rate)
+        #: times the monitor output jumped to catch up with the hop schedule (clock drift, or a stall)
+        self.monitor_resyncs = 0
 
     @property
     def duration_s(self) -> float:
@@ -201,6 +205,7 @@ class FileSource(AudioSource):
         self.hops_delivered = 0
         self._t0 = time.perf_counter()
         if self.monitor:
+            self._monitor_pos = None
             self._open_monitor()
         self._thread = threading.Thread(target=self._run, args=(on_hop,), name="vj-file-source", daemon=True)
         self._thread.start()
@@ -275,7 +280,14 @@ class FileSource(AudioSource):
         dac = time_info.outputBufferDacTime
         now_pa = time_info.currentTime
         lead_s = dac - now_pa if dac > 0 and now_pa > 0 else 0.0
-        pos = int(round((time.perf_counter() + lead_s - self._t0) * self.sample_rate))
+        due = int(round((time.perf_counter() + lead_s - self._t0) * self.sample_rate))
+        # Play continuously; jump only when the schedule and the sound card's clock part by > 40 ms.
+        pos = self._monitor_pos
+        if pos is None or abs(due - pos) > self._monitor_slack:
+            if pos is not None:
+                self.monitor_resyncs += 1
+            pos = due
+        self._monitor_pos = pos + frames
         out = outdata[:, 0]
         out.fill(0.0)
         total = self._samples.shape[0]
@@ -284,6 +296,9 @@ class FileSource(AudioSource):
         if 0 <= pos < total:
             n = min(frames, total - pos)
             out[:n] = self._samples[pos : pos + n]
+            if self.loop and n < frames:  # across the loop point
+                rest = min(frames - n, total)
+                out[n : n + rest] = self._samples[:rest]
 
     def stop(self) -> None:
         self._stop.set()
