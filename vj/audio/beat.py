@@ -34,7 +34,7 @@ class BeatClock:
         min_bpm, max_bpm: tempo search range [beats per minute].
         prior_bpm: centre of the log-Gaussian tempo prior [bpm].
         prior_octaves: standard deviation of the tempo prior [octaves].
-        history_s: length of the onset envelope kept for tempo and phase [s].
+        history_s: length of the onset envelope kept (phase comb, tempo window) [s].
         latency_frames: how many frames the onset envelope lags the audio; beats are emitted this much early.
         warmup_s: no beats are emitted before this much signal has been seen [s].
         tempo_every: re-estimate the tempo every this many frames.
@@ -43,6 +43,14 @@ class BeatClock:
         pll_gain: fraction of the phase error corrected per measurement, 0..1.
         octave_jump: probability mass per tempo update of jumping anywhere in the tempo range (lets an early
             wrong metrical level be left).
+        unbiased: divide the autocorrelation at lag L by the number of overlapping frames (so the first
+            seconds, with a short buffer, do not favour short lags).
+        tempo_window_s: the tempo autocorrelation uses the newest this many seconds of the envelope [s]
+            (shorter adapts faster to a new tempo: 6 s re-locks a 100 → 130 bpm change within ~4 s).
+        comb_weights: weights of the comb taps at 1, 2, 3, ... times each candidate period.
+
+    Defaults were chosen by measurement on the annotated clips (benchmarks/analysis_accuracy.py); F-measures
+    were flat across ``phase_beats`` 4..8 and ``pll_gain`` 0.1..0.4.
     """
 
     def __init__(
@@ -60,7 +68,12 @@ class BeatClock:
         phase_beats: int = 6,
         pll_gain: float = 0.15,
         octave_jump: float = 0.02,
+        unbiased: bool = True,
+        tempo_window_s: float = 6.0,
+        comb_weights: tuple = (1.0, 0.5, 1.0 / 3.0, 0.25),
     ):
+        self.unbiased = unbiased
+        self._tempo_n = min(int(round(tempo_window_s * frame_rate)), int(round(history_s * frame_rate)))
         self.frame_rate = float(frame_rate)
         self.latency_frames = float(latency_frames)
         self.warmup_frames = int(round(warmup_s * frame_rate))
@@ -78,16 +91,19 @@ class BeatClock:
         self._spec = np.zeros(self._nfft // 2 + 1, dtype=np.complex128)
         self._pow = np.zeros(self._nfft // 2 + 1, dtype=np.float64)
         self._cpow = np.zeros(self._nfft // 2 + 1, dtype=np.complex128)
+        # _overlap[n - valid + L] = valid - L: the number of products summed at lag L (unbiased ACF)
+        self._overlap = np.arange(n, 0, -1, dtype=np.float64)
+        self._min_overlap = int(round(1.0 * frame_rate))
         self._acf = np.zeros(self._nfft, dtype=np.float64)
         # Tempo candidates on a 1-bpm grid; comb taps at k * lag for k = 1..4 (linear interpolation).
         self._bpms = np.arange(min_bpm, max_bpm + 0.5, 1.0)
         lags = 60.0 * frame_rate / self._bpms
-        ks = np.arange(1, 5, dtype=np.float64)
+        ks = np.arange(1, len(comb_weights) + 1, dtype=np.float64)
         taps = np.minimum(lags[:, None] * ks[None, :], n - 2)
         self._tap_i = np.floor(taps).astype(np.intp)
         self._tap_i1 = self._tap_i + 1
         self._tap_f = taps - self._tap_i
-        self._tap_w = np.broadcast_to(1.0 / ks, taps.shape).copy()
+        self._tap_w = np.broadcast_to(np.asarray(comb_weights, dtype=np.float64), taps.shape).copy()
         self._comb = np.zeros_like(taps)
         self._comb2 = np.zeros_like(taps)
         self._obs = np.zeros(len(self._bpms))
@@ -145,10 +161,12 @@ class BeatClock:
     # ------------------------------------------------------------------ internals
     def _estimate_tempo(self) -> None:
         n = self._n
+        valid = min(self._frame + 1, self._tempo_n)  # frames of real signal used (none from before the stream)
         pad = self._pad
-        pad[:n] = self._odf
-        pad[:n] -= self._odf.mean()
-        pad[n:] = 0.0
+        pad[:] = 0.0
+        seg = pad[:valid]
+        seg[:] = self._odf[n - valid :]
+        seg -= seg.mean()
         np.fft.rfft(pad, out=self._spec)
         np.abs(self._spec, out=self._pow)
         np.multiply(self._pow, self._pow, out=self._pow)
@@ -157,6 +175,11 @@ class BeatClock:
         acf = self._acf
         if acf[0] <= 1e-12:
             return
+        # Unbiased estimate: divide lag L by the number of overlapping frames; lags with too little overlap → 0.
+        m = max(valid - self._min_overlap, 1)
+        if self.unbiased:
+            np.divide(acf[:m], self._overlap[n - valid : n - valid + m], out=acf[:m])
+        acf[m:] = 0.0
         # Comb filterbank: interpolated ACF at multiples of each candidate lag.
         np.take(acf, self._tap_i, out=self._comb)
         np.take(acf, self._tap_i1, out=self._comb2)
