@@ -58,7 +58,11 @@ def list_models() -> list[dict]:
     rows = []
     for name in MODEL_NAMES[1:]:
         if name == "cppn":
-            rows.append(dict(name=name, resolution=128, needs_weights=False, available=True, where="built in"))
+            import importlib.util
+
+            have = importlib.util.find_spec("vj.models.cppn") is not None
+            rows.append(dict(name=name, resolution=128, needs_weights=False, available=have,
+                             where="built in" if have else "vj.models.cppn is missing from this installation"))
             continue
         try:
             loc = W.find_local(name)
