@@ -280,3 +280,9 @@ def test_live_callback_reblocks_odd_blocks_into_exact_hops(testdata, monkeypatch
         assert (times[-1] - times[0]) / (n_hops - 1) == pytest.approx(hop / sr, rel=1e-3)
     src._callback(x[:hop, : max(cols) + 1], hop, _Time(0, 0), _Status(True))
     assert src.overflows == 1
+
+
+def test_open_source_demo_is_real_time_file():
+    src = open_source("demo", hop_size=512)
+    assert isinstance(src, FileSource) and src.realtime and src.state is SourceState.CLOSED
+    assert src.duration_s > 1.0 and src.n_hops == math.ceil(src.n_samples / 512)

@@ -111,6 +111,9 @@ class AudioSource:
 #: capture rate [Hz] of a LiveInputSource whose device is absent when it is made and no rate was asked for
 _FALLBACK_RATE = 48000
 
+#: how far ahead of start() a monitored FileSource schedules its first sample [s] (time to open the output)
+_MONITOR_LEAD_S = 0.15
+
 #: how fast the capture clock's anchor may move later [s per s of audio] (1000 ppm, far above crystal drift)
 _CLOCK_LEAK = 1e-3
 
@@ -145,7 +148,9 @@ class FileSource(AudioSource):
         loop: start again from the beginning at the end instead of ending.
         monitor: also play the audio to the default output device (sounddevice), in step with the hops; if
             there is no usable output device this is noted in ``last_error`` and delivery goes on silently.
-            Only meaningful with ``realtime``.
+            Only meaningful with ``realtime``. The schedule then starts 0.15 s after :meth:`start` (time to open
+            the output); the output plays continuously and jumps only if it parts from the schedule by > 40 ms
+            (counted in ``monitor_resyncs``). The output stays open (silent) after the end until :meth:`stop`.
         sample_rate: resample to this rate [Hz]; None keeps the file's rate.
 
     Raises:
@@ -203,7 +208,8 @@ class FileSource(AudioSource):
         self._done.clear()
         self.state = SourceState.STARTING
         self.hops_delivered = 0
-        self._t0 = time.perf_counter()
+        # With a monitor, the schedule starts a moment ahead so opening the output does not eat the first notes.
+        self._t0 = time.perf_counter() + (_MONITOR_LEAD_S if self.monitor else 0.0)
         if self.monitor:
             self._monitor_pos = None
             self._open_monitor()
@@ -534,7 +540,8 @@ class LiveInputSource(AudioSource):
         super().__init__()
         self.device = device
         self.hop_size = _check_hop_size(hop_size)
-        if sample_rate is not None and not (isinstance(sample_rate, (int, np.integer)) and 1000 <= sample_rate <= 768000):
+        valid_rate = isinstance(sample_rate, (int, np.integer)) and 1000 <= sample_rate <= 768000
+        if sample_rate is not None and not valid_rate:
             raise VJError(f"sample rate must be an integer in 1000..768000 Hz, got {sample_rate!r}")
         self._requested_rate = None if sample_rate is None else int(sample_rate)
         self.sample_rate = self._requested_rate or 0
@@ -589,7 +596,9 @@ class LiveInputSource(AudioSource):
             try:
                 channels = [int(c) for c in channels.split(",")]
             except ValueError:
-                raise VJError(f"channels must be 'mix', a channel number or a list like 0,1; got {channels!r}") from None
+                raise VJError(
+                    f"channels must be 'mix', a channel number or a list like 0,1; got {channels!r}"
+                ) from None
         if isinstance(channels, (int, np.integer)) and not isinstance(channels, bool):
             channels = [int(channels)]
         try:
@@ -617,7 +626,9 @@ class LiveInputSource(AudioSource):
         try:
             sd.check_input_settings(device=info["index"], channels=max(cols) + 1, dtype="float32", samplerate=rate)
         except Exception as exc:
-            raise VJError(f"{info['name']!r} cannot capture {max(cols) + 1} channel(s) at {rate} Hz ({_one_line(exc)})") from None
+            raise VJError(
+                f"{info['name']!r} cannot capture {max(cols) + 1} channel(s) at {rate} Hz ({_one_line(exc)})"
+            ) from None
         return rate, cols
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
