@@ -286,3 +286,33 @@ def test_open_source_demo_is_real_time_file():
     src = open_source("demo", hop_size=512)
     assert isinstance(src, FileSource) and src.realtime and src.state is SourceState.CLOSED
     assert src.duration_s > 1.0 and src.n_hops == math.ceil(src.n_samples / 512)
+
+
+def test_unsupported_rate_is_reported_and_retried(monkeypatch):
+    """A device that cannot capture at the asked rate: ERROR/RETRYING with a one-line reason, never a raise."""
+    import sounddevice as sd
+
+    import vj.audio.sources as sources
+
+    fake = {"index": 7, "name": "Fake Card", "channels": 2, "default_samplerate": 48000.0, "hostapi": "ALSA",
+            "is_default": True}
+    monkeypatch.setattr(sources, "resolve_input_device", lambda device, refresh=False: fake)
+
+    def check(**kw):
+        raise sd.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    monkeypatch.setattr(sd, "check_input_settings", check)
+    src = LiveInputSource("fake", sample_rate=12345, retry_interval_s=0.1)
+    assert src.sample_rate == 12345 and src.channels == 2
+    src.start(Collector())
+    try:
+        assert src.state in (SourceState.ERROR, SourceState.RETRYING)
+        assert src.last_error == "'Fake Card' cannot capture 2 channel(s) at 12345 Hz (Invalid sample rate " \
+                                 "[PaErrorCode -9997])"
+        time.sleep(0.35)
+        assert src.state is SourceState.RETRYING and src.opens == 0
+    finally:
+        src.stop()
+    assert src.state is SourceState.CLOSED
+    with pytest.raises(VJError, match="cannot capture 2 channel"):
+        LiveInputSource("fake", sample_rate=12345, strict=True)

@@ -663,38 +663,47 @@ class LiveInputSource(AudioSource):
         self.state = SourceState.ERROR
 
     def _supervise(self) -> None:
-        poll_s = 0.05
+        """Supervisor thread: watch the stream, report stalls and failures, reopen every ``retry_interval_s``."""
         next_retry = time.perf_counter() + self.retry_interval_s
-        while not self._stop.wait(poll_s):
-            now = time.perf_counter()
-            state = self.state
-            if self._stream is not None:
-                silent_s = now - self._last_data_s
-                if self._stream_finished or not self._stream_active():
-                    self._close_stream()
-                    self._fail(f"input {self.device_name!r} stopped (device gone or failed)")
-                    next_retry = now + self.retry_interval_s
-                elif silent_s >= self.stall_restart_s and state in (SourceState.STALLED, SourceState.STARTING):
-                    self._close_stream()
-                    self._fail(f"no audio from {self.device_name!r} for {silent_s:.1f} s (device gone?)")
-                    next_retry = now + self.retry_interval_s
-                elif silent_s >= self.stall_timeout_s:
-                    if state is SourceState.RUNNING:
-                        self.last_error = f"no audio from {self.device_name!r} for {self.stall_timeout_s:g} s"
-                        self.state = SourceState.STALLED
-                elif self.hops_delivered > self._hops_at_open and state is not SourceState.RUNNING:
-                    self.state = SourceState.RUNNING
-                continue
-            # no stream: waiting to retry
-            if state is SourceState.ERROR:
+        while not self._stop.wait(0.05):
+            try:
+                next_retry = self._supervise_step(time.perf_counter(), next_retry)
+            except Exception as exc:  # a surprise must not end supervision: report it, close, retry later
+                self._close_stream()
+                self._fail(f"input failed: {_one_line(exc)}")
+                next_retry = time.perf_counter() + self.retry_interval_s
+
+    def _supervise_step(self, now: float, next_retry: float) -> float:
+        """One look at the stream; returns the (possibly updated) time of the next reopen attempt."""
+        state = self.state
+        if self._stream is not None:
+            silent_s = now - self._last_data_s
+            if self._stream_finished or not self._stream_active():
+                self._close_stream()
+                self._fail(f"input {self.device_name!r} stopped (device gone or failed)")
+                return now + self.retry_interval_s
+            if silent_s >= self.stall_restart_s and state in (SourceState.STALLED, SourceState.STARTING):
+                self._close_stream()
+                self._fail(f"no audio from {self.device_name!r} for {silent_s:.1f} s (device gone?)")
+                return now + self.retry_interval_s
+            if silent_s >= self.stall_timeout_s:
+                if state is SourceState.RUNNING:
+                    self.last_error = f"no audio from {self.device_name!r} for {self.stall_timeout_s:g} s"
+                    self.state = SourceState.STALLED
+            elif self.hops_delivered > self._hops_at_open and state is not SourceState.RUNNING:
+                self.state = SourceState.RUNNING
+            return next_retry
+        # no stream: waiting to retry
+        if state is SourceState.ERROR:
+            self.state = SourceState.RETRYING
+        if now >= next_retry:
+            next_retry = now + self.retry_interval_s
+            try:
+                self._open(refresh=True)
+            except Exception as exc:
+                self.last_error = _one_line(exc)
                 self.state = SourceState.RETRYING
-            if now >= next_retry:
-                next_retry = now + self.retry_interval_s
-                try:
-                    self._open(refresh=True)
-                except Exception as exc:
-                    self.last_error = _one_line(exc)
-                    self.state = SourceState.RETRYING
+        return next_retry
 
     def _stream_active(self) -> bool:
         try:
