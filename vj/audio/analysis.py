@@ -26,7 +26,7 @@ Per hop it computes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -109,7 +109,6 @@ class AnalysisConfig:
     chroma_fmax_hz: float = 5000.0
     chroma_bass_octaves: float = 8.0
     tuning_hz: float = 440.0
-    extra: dict = field(default_factory=dict)
 
 
 class _RangeTracker:
@@ -190,6 +189,8 @@ class StreamingAnalyzer:
             prior_octaves=cfg.prior_octaves,
             warmup_s=cfg.beat_warmup_s,
             latency_frames=(self._n_short / 4) / hop,  # Hann-window flux peaks ~1/4 window after the onset
+            tempo_every=max(1, round(self.frame_rate / 10.0)),  # ~10 tempo updates/s whatever the hop
+            phase_every=max(1, round(self.frame_rate / 40.0)),  # ~40 phase measurements/s
         )
 
         # --- sample buffers (ping-pong, so shifting never overlaps)
@@ -232,6 +233,8 @@ class StreamingAnalyzer:
         self._level_rt = _RangeTracker(fall, cfg.range_min_db)
         self._band_rt = [_RangeTracker(fall, cfg.range_min_db) for _ in range(3)]
         self._odf_max = 1e-3
+        # the flux of one hop grows with the hop (more change between frames): the floor is set for 512 samples
+        self._onset_min_flux = cfg.onset_min_flux * min(1.0, hop / 512.0)
         self._odf_recent = np.zeros(max(1, int(round(0.05 * self.frame_rate))))  # last ~50 ms of flux
         self.reset()
 
@@ -351,7 +354,7 @@ class StreamingAnalyzer:
         # ripple of a steady tone; a real onset (after gain control) lifts the flux well above that ripple.
         self._odf_recent[self.hop_index % len(self._odf_recent)] = odf
         onset = bool(self._onset(g)[0]) and not silent
-        if onset and float(self._odf_recent.max()) < cfg.onset_min_flux:
+        if onset and float(self._odf_recent.max()) < self._onset_min_flux:
             onset = False
         if onset:
             self._onset_count += 1
