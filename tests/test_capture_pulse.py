@@ -146,6 +146,17 @@ def test_capture_detects_annotated_onsets(pulse, testdata):
     f, precision, recall = mir_eval.onset.f_measure(annotated, np.clip(detected, 0, None), window=0.05)
     assert f >= 0.8, (f, precision, recall, detected.round(3).tolist())
 
+    # vj's own analysis, fed the captured hops as the live engine feeds them, finds the same onsets.
+    from vj.audio.analysis import StreamingAnalyzer
+
+    analyzer = StreamingAnalyzer(sr_file, hop_size=HOP)
+    feats = [analyzer.process(rec.buf[i], rec.times[i]) for i in range(rec.n)]
+    assert [f.capture_time_s for f in feats] == list(rec.times[: rec.n])
+    vj_onsets = np.array([f.time_s for f in feats if f.onset]) - lag / sr_file
+    vj_onsets = vj_onsets[(vj_onsets > -0.05) & (vj_onsets < len(ref) / sr_file + 0.05)]
+    f_vj = mir_eval.onset.f_measure(annotated, np.clip(vj_onsets, 0, None), window=0.05)[0]
+    assert f_vj >= 0.8, (f_vj, vj_onsets.round(3).tolist())
+
     # Capture times: hop-spaced on average, never in the future, and recent (low-latency capture).
     times, arrivals = rec.times[: rec.n], rec.arrivals[: rec.n]
     spacing = (times[-1] - times[0]) / (rec.n - 1)
