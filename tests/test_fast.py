@@ -1,0 +1,166 @@
+"""Mixed precision (fp16/bf16 with fp32 batch-norm maths) and the CPU fast path, on tiny realistic models.
+
+Weights: :func:`vj.commands.bench.realistic_state_dict` (converged spectral-norm vectors, batch-norm statistics
+calibrated on the model's own activations), so images have a realistic range and PSNR means something.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vj.commands.bench import realistic_state_dict
+from vj.models.biggan import BigGANDeep
+from vj.models.fast import MixedPrecisionBigGAN, physical_cores, prepare_cpu, psnr, to_precision
+
+TRUNCATIONS = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_state():
+    threads, flush = torch.get_num_threads(), torch.set_flush_denormal(False)
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)
+    del flush
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """(config, published state dict) for a 128 px model at channel width 8."""
+    return realistic_state_dict(128, channel_width=8, seed=3)
+
+
+def build(tiny) -> BigGANDeep:
+    config, sd = tiny
+    return BigGANDeep.from_published(config, sd)
+
+
+def inputs(n: int, t: float, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 128, generator=g).clamp(-2, 2) * t
+    c = torch.softmax(3.0 * torch.randn(n, 1000, generator=g), dim=1)  # soft mixes
+    c[0] = 0.0
+    c[0, 281] = 1.0  # and one one-hot
+    return z, c
+
+
+def test_realistic_weights_give_a_realistic_image(tiny):
+    gen = build(tiny)
+    z, c = inputs(4, 0.5)
+    with torch.inference_mode():
+        y = gen(z, c, 0.5)
+    assert torch.isfinite(y).all()
+    per_channel_std = y.std(dim=(2, 3))
+    assert per_channel_std.min() > 0.05, "image is flat"
+    assert (y.abs() > 0.99).float().mean() < 0.2, "image is saturated"
+    _, sd = tiny
+    assert sd["generator.layers.0.bn_0.running_vars"].min() > 0
+
+
+def test_to_precision_keeps_batch_norm_in_fp32(tiny):
+    gen = to_precision(build(tiny), torch.bfloat16)
+    assert isinstance(gen, MixedPrecisionBigGAN)
+    g = gen.generator
+    assert g.bn_stats.dtype == torch.float32
+    assert g.bn_proj.weight.dtype == torch.float32 and g.class_embed.weight.dtype == torch.float32
+    assert g.to_rgb.weight.dtype == torch.bfloat16 and g.gen_z.weight.dtype == torch.bfloat16
+    convs = [m for m in g.layers.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    z, c = inputs(2, 0.4)
+    with torch.inference_mode():
+        cond, scale, shift = gen.coefficients(z, c, 0.4)
+        out = gen(z, c, 0.4)
+    assert cond.dtype == scale.dtype == shift.dtype == torch.float32
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 128, 128)
+
+
+# Floors sit ~8 dB under what this tiny model measures (bf16 ~51 dB, fp16 ~68 dB); the full-size figures are in
+# docs/benchmarks.md (benchmarks/numerics.py).
+@pytest.mark.parametrize("dtype,floor_db", [(torch.bfloat16, 42.0), (torch.float16, 60.0)])
+def test_low_precision_output_close_to_fp32(tiny, dtype, floor_db):
+    ref = build(tiny)
+    low = to_precision(build(tiny), dtype)
+    worst = math.inf
+    with torch.inference_mode():
+        for i, t in enumerate(TRUNCATIONS):
+            z, c = inputs(3, t, seed=i)
+            y32 = ref(z, c, t)
+            y = low(z, c, t)
+            assert torch.isfinite(y).all()
+            worst = min(worst, psnr(y, y32))
+        # per-image truncation tensor, mixed values
+        z, c = inputs(3, 0.6, seed=99)
+        tt = torch.tensor([0.13, 0.5, 0.97])
+        worst = min(worst, psnr(low(z, c, tt), ref(z, c, tt)))
+    assert worst >= floor_db, f"{dtype} worst PSNR {worst:.1f} dB < {floor_db} dB"
+
+
+def test_fp32_truncation_resolves_steps_bf16_cannot(tiny):
+    """0.5 and 0.5015 are the same bf16 number; the fp32 interpolation still tells them apart, like fp32 does."""
+    assert torch.tensor(0.5015, dtype=torch.bfloat16) == torch.tensor(0.5, dtype=torch.bfloat16)
+    ref = build(tiny)
+    low = to_precision(build(tiny), torch.bfloat16)
+    z, c = inputs(1, 0.5)
+    with torch.inference_mode():
+        _, s0, h0 = low.coefficients(z, c, 0.5)
+        _, s1, h1 = low.coefficients(z, c, 0.5015)
+        m0, v0 = ref.bn_statistics(torch.tensor([[0.5015]]))
+    assert not torch.equal(h0, h1) and not torch.equal(s0, s1)
+    # the fp32 coefficients are exactly the fp32 model's own statistics, interpolated
+    gb = ref.bn_proj(torch.cat([z, torch.nn.functional.linear(c, ref.class_embed.weight)], dim=1))
+    want_scale = gb[:, : ref._bn_total] * torch.rsqrt(v0 + ref.bn_eps)
+    torch.testing.assert_close(s1, want_scale, rtol=1e-6, atol=1e-6)
+
+
+def test_to_precision_float32_and_back(tiny):
+    gen = to_precision(build(tiny), torch.float16)
+    back = to_precision(gen, torch.float32)
+    assert isinstance(back, BigGANDeep) and back.to_rgb.weight.dtype == torch.float32
+    with pytest.raises(ValueError):
+        to_precision(back, torch.float64)
+
+
+def test_to_precision_rejects_other_models():
+    from vj.models.cppn import CPPN
+
+    with pytest.raises(TypeError, match="BigGANDeep"):
+        to_precision(CPPN(resolution=32), torch.float16)
+
+
+def test_channels_last_mixed_precision_matches_contiguous(tiny):
+    a = to_precision(build(tiny), torch.bfloat16)
+    b = to_precision(build(tiny).to(memory_format=torch.channels_last), torch.bfloat16)
+    assert b.generator.to_rgb.weight.is_contiguous(memory_format=torch.channels_last)
+    z, c = inputs(2, 0.7)
+    with torch.inference_mode():
+        assert psnr(b(z, c, 0.7), a(z, c, 0.7)) > 35.0
+
+
+def test_prepare_cpu_sets_threads_layout_and_dtype(tiny):
+    gen = prepare_cpu(build(tiny), threads=1)
+    assert torch.get_num_threads() == 1
+    assert gen.to_rgb.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.set_flush_denormal(True)  # supported here, and prepare_cpu turned it on
+    bf = prepare_cpu(build(tiny), dtype=torch.bfloat16, threads=1)
+    assert isinstance(bf, MixedPrecisionBigGAN)
+    with pytest.raises(ValueError):
+        prepare_cpu(build(tiny), threads=0)
+
+
+def test_physical_cores_is_sane():
+    import os
+
+    n = physical_cores()
+    assert 1 <= n <= (os.cpu_count() or 1)
+
+
+def test_psnr():
+    a = torch.zeros(1, 3, 4, 4)
+    assert psnr(a, a) == math.inf
+    b = a + 0.02  # MSE 4e-4, peak-to-peak 2 -> 10 log10(4 / 4e-4) = 40 dB
+    assert psnr(b, a) == pytest.approx(40.0)
+    assert math.isnan(psnr(a + float("nan"), a))
