@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pulse import PulseError, PulseServer
 from xvfb import XvfbError, XvfbServer, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +65,12 @@ def xdisplay():
     server.stop()
 
 
+#: OSC on any free port: other suites on this machine may hold the default one
+OSC_ANY = ("--osc-port", "0")
+
+
 def vj_live(*args, env=None, timeout_s=60.0) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *map(str, args)]
+    cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *OSC_ANY, *map(str, args)]
     return subprocess.run(cmd, env=env or os.environ.copy(), capture_output=True, text=True, timeout=timeout_s,
                           cwd=ROOT)
 
@@ -126,7 +131,7 @@ def test_headless_record_and_sigint(testdata, tmp_path):
     video = tmp_path / "show.mp4"
     env = os.environ.copy()
     env.pop("DISPLAY", None)
-    cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", "--headless", "--input",
+    cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *OSC_ANY, "--headless", "--input",
            f"file:{testdata / 'madmom' / 'sample.wav'}", "--loop", "--stats", str(stats), "--record", str(video),
            "--record-fps", 15, "--fps-cap", 30]
     proc = subprocess.Popen(list(map(str, cmd)), env=env, cwd=ROOT, stdout=subprocess.PIPE,
@@ -152,6 +157,44 @@ def test_headless_record_and_sigint(testdata, tmp_path):
     assert len(frames) >= 5
     assert frames[-1].mean() > 10
     assert "recorded" in err
+
+
+def test_live_input_through_pulseaudio_survives_the_device_vanishing(testdata, tmp_path):
+    """The club path: paplay → null sink → monitor → ALSA pulse plug-in → PortAudio → vj live. Then the daemon is
+    killed (an unplugged interface): the show must go on, say so in the stats, and still exit cleanly."""
+    (tmp_path / "pulse").mkdir()
+    server = PulseServer(tmp_path / "pulse")
+    try:
+        server.start()
+    except PulseError as exc:
+        pytest.fail(f"PulseAudio could not start, so live capture cannot be tested: {exc}")
+    stats = tmp_path / "stats.jsonl"
+    player = proc = None
+    try:
+        player = server.play(testdata / "annotated" / "easy_example.flac")
+        env = server.client_env()
+        env.pop("DISPLAY", None)
+        cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *OSC_ANY, "--headless", "--input", "pulse",
+               "--duration", "9", "--stats", str(stats), "--fps-cap", "20"]
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def heard() -> bool:
+            lines = read_stats(stats) if stats.exists() else []
+            return any(r["source_state"] == "running" and r["latency_ms_p50"] is not None for r in lines)
+
+        assert wait_for(heard, 45), "no frames reflecting captured audio"
+        n_before = len(read_stats(stats))
+        server.kill()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for p in (proc, player):
+            if p is not None and p.poll() is None:
+                p.kill()
+        server.stop()
+    assert proc.returncode == 0, err
+    after = read_stats(stats)[n_before:]
+    assert any(r["source_state"] in ("stalled", "error", "retrying") for r in after), after
+    assert all(r["display_fps"] > 0 for r in after[:-1]), "the show stopped when the input vanished"
 
 
 @pytest.mark.parametrize("args,message", [

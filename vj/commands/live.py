@@ -190,10 +190,10 @@ def run(args) -> int:
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VJError(f"--device {args.device}: no CUDA device is available")
-    dtype = torch.float16 if dev.type == "cuda" else torch.float32
-    gen = load_generator(args.model, weights=args.weights, device=dev, dtype=dtype, download=False)
+    # float32 here: the runner (vj.engine.gpu) picks fp16 for CUDA itself when it prepares the generator
+    gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False)
     model_label = getattr(gen, "model_name", args.model)
-    frame_fn = make_frame_fn(gen, dev, dtype)
+    frame_fn = make_frame_fn(gen, dev)
     mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)
     mapper.apply_params(registry.snapshot())
 
@@ -258,6 +258,7 @@ def run(args) -> int:
         surface.close()
         if not clean:
             log.warning("a worker thread did not stop in time")
+        _leave_hung_audio_to_the_os()
     elapsed = time.perf_counter() - t0
     log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms p95 %s "
              "ms, %d generated frames dropped, %d audio overflows",
@@ -271,6 +272,22 @@ def run(args) -> int:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
     return 0
+
+
+def _leave_hung_audio_to_the_os() -> None:
+    """If closing the input stream hung inside a dead host API (a vanished device or sound server), skip
+    PortAudio's exit-time terminate, which would wait on that stream forever; the OS reclaims it at exit."""
+    import sys
+    import threading
+
+    stuck = [t for t in threading.enumerate() if t.name == "vj-stream-close" and t.is_alive()]
+    sd = sys.modules.get("sounddevice")
+    handler = getattr(sd, "_exit_handler", None)
+    if stuck and handler is not None:
+        import atexit
+
+        atexit.unregister(handler)
+        log.warning("the audio input did not close (its device or server is gone); leaving it to the OS")
 
 
 def _fmt(x: float) -> str:

@@ -145,7 +145,7 @@ class Show:
         err = getattr(self.source, "last_error", None)
         return {
             "display_fps": self.stats.display.rate(now),
-            "gan_fps": self.stats.gan.rate(now),
+            "gan_fps": self.stats.gan_rate(now),
             "model": self.opt.model,
             "bpm": (f.bpm if f is not None and f.bpm > 0 else p.get("tempo.bpm")),
             "latency_ms_p50": self.stats.latency_ms(50),
@@ -236,6 +236,7 @@ class Show:
             swap = time.perf_counter()
             self.swaps += 1
             self.stats.swap(swap)
+            self.stats.generated(swap, self.frames.published)
             if new_frame is not None:
                 self.frames_shown += 1
                 self.stats.frame_shown(swap, *shown)

@@ -74,7 +74,8 @@ class StatsCollector:
         self.path = path
         self.t0_s = float(t0_s)
         self.display = RateMeter(1.0)
-        self.gan = RateMeter(2.0)
+        self.gan = RateMeter(2.0)  # generated frames as they are first shown
+        self._gen_samples: deque[tuple[float, int]] = deque()
         self._latencies_s: list[float] = []  # this second's
         self.recent_latencies_s: deque[float] = deque(maxlen=keep)
         self._next_s = self.t0_s + 1.0
@@ -100,6 +101,19 @@ class StatsCollector:
             self._latencies_s.append(lat)
             self.recent_latencies_s.append(lat)
 
+    def generated(self, now_s: float, total: int) -> None:
+        """Note the generator's running total of published frames at ``now_s`` (once per display frame)."""
+        self._gen_samples.append((now_s, int(total)))
+        while len(self._gen_samples) > 2 and self._gen_samples[0][0] < now_s - 2.0:
+            self._gen_samples.popleft()
+
+    def gan_rate(self, now_s: float) -> float:
+        """Frames the generator published per second over the last ~2 s [Hz] (shown or not)."""
+        if len(self._gen_samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._gen_samples[0], self._gen_samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
     def due(self, now_s: float) -> bool:
         """True when a per-second line is due."""
         return now_s >= self._next_s
@@ -114,7 +128,7 @@ class StatsCollector:
         rec = {
             "t_s": round(now_s - self.t0_s, 3),
             "display_fps": round(self.display.rate(now_s), 2),
-            "gan_fps": round(self.gan.rate(now_s), 2),
+            "gan_fps": round(self.gan_rate(now_s) if self._gen_samples else self.gan.rate(now_s), 2),
             "dropped_frames": 0,
             "latency_ms_p50": _round_or_none(percentile(lat_ms, 50)),
             "latency_ms_p95": _round_or_none(percentile(lat_ms, 95)),

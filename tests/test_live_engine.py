@@ -1,0 +1,216 @@
+"""The live engine's threads in-process (no window): audio front end, inference thread, frame function, recorder."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from vj.audio.features import Features
+from vj.engine.audio import AudioFront
+from vj.engine.inference import FrameFn, InferenceThread, to_rgba8
+from vj.engine.record import Recorder
+from vj.engine.slots import FrameSlot, LatestSlot
+from vj.errors import VJError
+from vj.mapping import Mapper, MappingSettings
+
+
+class FakeSource:
+    """Delivers ``n`` hops of a sine from its own thread, like a FileSource at full speed."""
+
+    sample_rate = 22050
+    hop_size = 256
+
+    def __init__(self, n: int, delay_s: float = 0.0):
+        self.n, self.delay_s = n, delay_s
+        self.stopped = False
+        self._t = None
+
+    def start(self, on_hop):
+        def run():
+            t = np.arange(self.hop_size) / self.sample_rate
+            for i in range(self.n):
+                if self.stopped:
+                    return
+                on_hop((0.3 * np.sin(2 * np.pi * 440 * (t + i * self.hop_size / self.sample_rate))).astype(
+                    np.float32), 100.0 + i)
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+
+        self._t = threading.Thread(target=run)
+        self._t.start()
+
+    def stop(self):
+        self.stopped = True
+        if self._t:
+            self._t.join()
+
+
+class CountingAnalyzer:
+    def __init__(self, sample_rate, hop_size, fail_every=0):
+        self.i = 0
+        self.fail_every = fail_every
+        self.seen_rate = sample_rate
+
+    def process(self, hop, capture_time_s):
+        self.i += 1
+        if self.fail_every and self.i % self.fail_every == 0:
+            raise ValueError("bad hop")
+        return Features(hop_index=self.i - 1, capture_time_s=capture_time_s, rms=float(np.sqrt(np.mean(hop ** 2))))
+
+
+def test_audio_front_analyses_every_hop_in_order_and_survives_errors():
+    slot = LatestSlot()
+    got = []
+    front = AudioFront(FakeSource(200, delay_s=0.0005), slot,
+                       analyzer_factory=lambda sr, hop: CountingAnalyzer(sr, hop, fail_every=50),
+                       on_audio=lambda hop, sr: got.append((hop.shape[0], sr)))
+    front.start()
+    deadline = time.monotonic() + 10
+    while front.hops_analyzed + front.analysis_errors + front.skipped_hops < 200 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert front.stop()
+    assert (front.analysis_errors, front.hops_analyzed + front.skipped_hops) == (4, 196)
+    seq, f = slot.get()
+    assert seq == front.hops_analyzed and f.hop_index == 198 and f.capture_time_s == 100.0 + 198  # 200th failed
+    assert got and got[0] == (256, 22050)
+
+
+def test_audio_front_skips_when_analysis_lags_a_full_ring():
+    slot = LatestSlot()
+
+    class Slow(CountingAnalyzer):
+        def process(self, hop, t):
+            time.sleep(0.01)
+            return super().process(hop, t)
+
+    front = AudioFront(FakeSource(300), slot, analyzer_factory=Slow, ring_hops=16)
+    front.start()
+    time.sleep(0.5)
+    front.stop()
+    assert front.skipped_hops > 0  # the source never waited for the analysis
+
+
+def _mapper():
+    return Mapper(MappingSettings(classes=[1, 2, 3]), seed=3)
+
+
+def test_inference_thread_publishes_frames_that_carry_the_hop():
+    features = LatestSlot()
+    features.put(Features(hop_index=41, capture_time_s=12.5, level=0.5, chroma=np.ones(12, np.float32)))
+    frames = FrameSlot()
+    calls = []
+
+    def frame_fn(lat, out=None):
+        calls.append(lat)
+        img = np.full((8, 8, 4), len(calls), np.uint8)
+        if out is not None:
+            out[...] = img
+            return out
+        return img
+
+    th = InferenceThread(frame_fn, _mapper(), features, frames, max_fps=200)
+    th.start()
+    deadline = time.monotonic() + 10
+    while frames.published < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert th.stop()
+    f = frames.take()
+    assert f is not None and f.hop_index == 41 and f.capture_time_s == 12.5 and f.classes == (1, 2, 3)
+    assert f.image.shape == (8, 8, 4) and int(f.image[0, 0, 0]) == f.frame_id
+    assert f.t_done_s >= f.t_start_s > 0
+
+
+def test_inference_step_survives_a_failing_generator_and_drifts_without_audio():
+    features = LatestSlot()  # no audio at all yet
+    frames = FrameSlot()
+
+    def broken(lat, out=None):
+        raise RuntimeError("CUDA hiccup")
+
+    th = InferenceThread(broken, _mapper(), features, frames)
+    assert th.step(0.0, 0.1) is False and th.errors == 1 and "hiccup" in th.last_error
+    noise = []
+    th.frame_fn = lambda lat, out=None: (noise.append(lat.noise.copy()), np.zeros((4, 4, 4), np.uint8))[1]
+    assert th.step(0.1, 0.1) and frames.take().hop_index == -1 and th.drifting
+    for i in range(30):
+        th.step(0.2 + i / 10, 0.1)
+    assert np.abs(noise[-1] - noise[0]).mean() > 0.01  # no audio yet: the picture drifts
+    # audio arrives, then stops (input lost): the last state, still drifting after DRIFT_AFTER_S
+    features.put(Features(hop_index=7, capture_time_s=3.0, level=0.6, chroma=np.ones(12, np.float32)))
+    th.step(3.2, 0.1)
+    assert not th.drifting and frames.take().hop_index == 7
+    for i in range(40):
+        th.step(3.3 + i / 10, 0.1)
+    assert th.drifting and frames.take().hop_index == 7
+    assert np.abs(noise[-1] - noise[-30]).mean() > 0.01
+
+
+def test_frame_fn_falls_back_to_eager_when_the_runner_fails(monkeypatch):
+    torch = pytest.importorskip("torch")
+
+    class Gen(torch.nn.Module):
+        resolution = 4
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, z, c, t):
+            return torch.zeros(z.shape[0], 3, 4, 4) + 0.5 * self.w
+
+    class BadRunner:
+        def run(self, *a, **k):
+            raise RuntimeError("graph broke")
+
+        def close(self):
+            pass
+
+    import vj.engine.gpu as gpu
+
+    monkeypatch.setattr(gpu, "make_runner", lambda *a, **k: BadRunner())
+    fn = FrameFn(Gen(), "cpu")
+    lat = _mapper().step(Features(), 0.1)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            fn(lat)
+    img = fn(lat)  # third failure: switch to eager for good
+    assert fn.kind == "eager" and img.shape == (4, 4, 4) and int(img[0, 0, 0]) == 191 and int(img[0, 0, 3]) == 255
+    out = np.zeros((4, 4, 4), np.uint8)
+    assert fn(lat, out=out) is out and int(out[1, 1, 1]) == 191
+
+
+def test_to_rgba8_range_and_nan():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([-1.0, 0.0, 1.0, float("nan")]).reshape(1, 1, 1, 4).expand(1, 3, 1, 4)
+    out = to_rgba8(x)
+    assert out.shape == (1, 1, 4, 4) and out[0, 0, :, 0].tolist() == [0, 128, 255, 128]
+
+
+def test_recorder_writes_video_and_audio_and_drops_instead_of_waiting(tmp_path):
+    av = pytest.importorskip("av")
+    path = tmp_path / "rec.mp4"
+    rec = Recorder(path, (64, 48), fps=10, t0_s=time.perf_counter(), queue_frames=4, audio_wait_s=1.0)
+    for i in range(20):
+        rec.push_audio(np.zeros(1024, np.float32) + 0.1 * np.sin(i), 16000)
+    # not started yet: the queue fills and further frames are dropped, never waited for
+    t = time.perf_counter()
+    for i in range(10):
+        rec.push_video(np.full((48, 64, 3), 20 * i, np.uint8), i / 10)
+    assert time.perf_counter() - t < 0.5 and rec.dropped_video == 6
+    rec.start()
+    for i in range(10, 20):
+        time.sleep(0.02)
+        rec.push_video(np.full((48, 64, 3), 10 * i, np.uint8), i / 10)
+    assert rec.close() and path.exists() and not list(tmp_path.glob(".*part*"))
+    with av.open(str(path)) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"]
+        n = sum(1 for _ in c.decode(video=0))
+    assert n == rec.frames_written >= 10
+
+
+def test_recorder_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(VJError, match="does not exist"):
+        Recorder(tmp_path / "nope" / "x.mp4", (64, 48))
