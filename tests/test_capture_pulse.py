@@ -20,7 +20,13 @@ import pytest
 import soundfile as sf
 
 from pulse import PulseError, PulseServer
-from vj.audio.sources import LiveInputSource, SourceState, list_input_devices, refresh_devices
+from vj.audio.sources import (
+    LiveInputSource,
+    SourceState,
+    hung_stream_closes,
+    list_input_devices,
+    refresh_devices,
+)
 
 HOP = 512
 
@@ -206,6 +212,7 @@ def test_daemon_killed_mid_stream_then_back(pulse):
         watcher.join()
     assert src.state is SourceState.CLOSED
     assert {SourceState.RUNNING, SourceState.RETRYING} <= seen_states
+    assert hung_stream_closes() == 0  # the dead stream was closed, not abandoned
 
 
 def test_file_monitor_is_heard_in_step_with_its_hops(pulse, testdata):

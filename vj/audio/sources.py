@@ -11,7 +11,8 @@ overlay what is going on, and ``overflows`` counts dropped input (PortAudio stat
 * :class:`FileSource` — a decoded file (or the bundled ``demo``) delivered at real-time pace (drift-free
   against ``time.perf_counter()``) or as fast as the consumer takes it; optionally played to the default output.
 * :func:`open_source` — the command-line spelling (``demo``, ``file:PATH``, ``default``, an index or a name).
-* :func:`list_input_devices` — the inputs PortAudio sees.
+* :func:`list_input_devices` / :func:`resolve_input_device` — the inputs PortAudio sees, and finding one by
+  index or name; :func:`refresh_devices` rescans (PortAudio lists devices once, when it is initialised).
 
 Threading rules (see DESIGN.md): the PortAudio callback never blocks, logs, or allocates in a loop; the array
 passed to ``on_hop`` is only valid during the call — a consumer copies what it keeps.
@@ -353,8 +354,9 @@ def _open_stream(factory):
 def _close_stream(stream, timeout_s: float = 1.0) -> None:
     """Abort and close a stream counted by :func:`_open_stream`.
 
-    The close runs in a helper thread: one that hangs inside a dead host API is abandoned after ``timeout_s``
-    (it stays counted as open, so PortAudio is not re-initialised under it).
+    The close runs in a helper thread named ``vj-stream-close``: one that hangs inside a dead host API is abandoned
+    after ``timeout_s`` (it stays counted as open, so PortAudio is not re-initialised under it; see
+    :func:`hung_stream_closes`).
     """
 
     def close():
@@ -370,6 +372,14 @@ def _close_stream(stream, timeout_s: float = 1.0) -> None:
     closer = threading.Thread(target=close, name="vj-stream-close", daemon=True)
     closer.start()
     closer.join(timeout_s)
+
+
+def hung_stream_closes() -> int:
+    """Number of stream closes still stuck in a dead host API (abandoned ``vj-stream-close`` threads).
+
+    A process leaving with one should skip PortAudio's exit-time terminate, which would wait on it forever.
+    """
+    return sum(1 for t in threading.enumerate() if t.name == "vj-stream-close" and t.is_alive())
 
 
 def refresh_devices() -> bool:
