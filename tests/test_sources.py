@@ -94,7 +94,7 @@ def test_file_source_realtime_pace(testdata):
     # scheduled capture times are exactly hop-spaced (drift-free), and hops arrive close to them
     np.testing.assert_allclose(np.diff(times), hop / sr, atol=1e-9)
     lateness = np.array(got.arrivals[:100]) - times
-    assert np.median(lateness) < 0.01 and lateness.min() > -0.001
+    assert np.median(lateness) < 0.02 and lateness.min() > -0.001
     np.testing.assert_allclose(np.concatenate(got.hops[:100]), data[: 100 * hop], atol=1e-6)
 
 
