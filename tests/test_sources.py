@@ -72,8 +72,7 @@ def test_file_source_realtime_pace(testdata):
     """1.0 s of a real recording takes 1.0 s, and capture times follow the sample clock without drift."""
     path = testdata / "madmom/sample.wav"
     data, sr = sf.read(str(path), dtype="float32")
-    hop = 441  # 10 ms at 44.1 kHz
-    short = path.parent / "sample.wav"  # deliver ~1 s: stop after 100 hops
+    hop = 441  # 10 ms at 44.1 kHz: 100 hops = 1.0 s
     got = Collector()
     done = threading.Event()
 
@@ -82,7 +81,7 @@ def test_file_source_realtime_pace(testdata):
         if len(got.hops) == 100:
             done.set()
 
-    src = FileSource(short, realtime=True, hop_size=hop)
+    src = FileSource(path, realtime=True, hop_size=hop)
     t0 = time.perf_counter()
     src.start(on_hop)
     assert done.wait(5.0)
