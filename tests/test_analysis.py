@@ -217,3 +217,14 @@ def test_no_per_call_allocation(pop):
         tracemalloc.stop()
     assert after - before < 16 * 1024  # nothing accumulates
     assert peak - before < 64 * 1024  # and no large temporaries (the biggest buffer is 16 KiB of samples)
+
+
+def test_reset_starts_a_new_stream(pop):
+    y = pop[: SR * 3]
+    an = StreamingAnalyzer(SR, HOP)
+    first = [an.process(y[i : i + HOP]) for i in range(0, len(y) - HOP + 1, HOP)]
+    an.reset()
+    second = [an.process(y[i : i + HOP]) for i in range(0, len(y) - HOP + 1, HOP)]
+    assert [(f.hop_index, f.onset_count, f.beat_count) for f in first] == [
+        (f.hop_index, f.onset_count, f.beat_count) for f in second]
+    assert all(a.rms == b.rms and np.array_equal(a.chroma, b.chroma) for a, b in zip(first, second))

@@ -9,7 +9,8 @@ Per hop it computes
 
 * clean-up: NaN/inf replaced by 0 (counted in :attr:`StreamingAnalyzer.nonfinite_count`), samples clipped to
   ±4, DC removed by subtracting a slowly tracked mean;
-* loudness: RMS in dBFS of the raw hop, a 0..1 ``level`` against the recent loudness range, silence detection;
+* loudness: RMS in dBFS of the hop before gain control (its variance: DC-free), a 0..1 ``level`` against the
+  recent loudness range, silence detection with 3 dB hysteresis;
 * automatic gain control: a dB-domain envelope of the raw loudness with separate rise/fall time constants,
   gain = target − envelope, clamped; the gained signal feeds everything below, so detection is level-invariant;
 * bands: bass/mid/high energy from a 2048-sample Hann FFT, each normalised against its recent range;
@@ -137,13 +138,17 @@ class StreamingAnalyzer:
         hop_size: samples per :meth:`process` call [samples] > 0 (512 at 44.1/48 kHz ≈ 11 ms).
         config: settings; None uses :class:`AnalysisConfig` defaults.
 
+    Attributes:
+        hop_index: index of the last hop processed (-1 before the first).
+        frame_rate: hops per second [Hz] = sample_rate / hop_size.
+        nonfinite_count: NaN/inf input samples replaced by 0 since the stream started.
+
     Raises:
-        ValueError: bad sample rate, hop size or config value (unknown aubio method, hop larger than a window).
+        ValueError: non-positive sample rate or hop size, unknown onset/pitch method or beat tracker. Windows
+            shorter than the hop are lengthened to the hop.
     """
 
     def __init__(self, sample_rate: int, hop_size: int = 512, config: AnalysisConfig | None = None):
-        import aubio
-
         from vj.audio.beat import BeatClock
         from vj.audio.chroma import PeakChroma
 
@@ -163,22 +168,8 @@ class StreamingAnalyzer:
             raise ValueError(f"unknown beat tracker {cfg.beat_tracker!r} (clock or aubio)")
         if cfg.onset_method not in _ONSET_METHODS:
             raise ValueError(f"unknown onset method {cfg.onset_method!r} (one of {', '.join(_ONSET_METHODS)})")
-        onset_buf = max(cfg.onset_buf_size, hop)
-        pitch_buf = max(cfg.pitch_buf_size, hop)
-
-        # --- aubio objects (each takes exactly `hop` samples per call)
-        self._onset = aubio.onset(cfg.onset_method, onset_buf, hop, sr)
-        self._onset.set_threshold(float(cfg.onset_threshold))
-        self._onset.set_minioi_s(float(cfg.onset_minioi_s))
-        self._onset.set_silence(-90.0)  # vj decides silence itself, on the raw level
-        self._pitch = aubio.pitch(cfg.pitch_method, pitch_buf, hop, sr)
-        self._pitch.set_unit("midi")
-        self._pitch.set_tolerance(float(cfg.pitch_tolerance))
-        self._pitch.set_silence(-90.0)
-        self._tempo = None
-        if cfg.beat_tracker == "aubio":
-            self._tempo = aubio.tempo("default", 1024 if hop <= 1024 else 2 * hop, hop, sr)
-            self._tempo.set_silence(-90.0)
+        self._onset_buf = max(cfg.onset_buf_size, hop)
+        self._pitch_buf = max(cfg.pitch_buf_size, hop)
         self._n_long = max(cfg.chroma_fft_size, 2 * hop)
         self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
         self._clock = BeatClock(
@@ -228,18 +219,37 @@ class StreamingAnalyzer:
         self._flux_w *= 100.0
         self._flux_scale = cfg.flux_gamma * 4.0 / self._n_short
 
-        # --- trackers
-        fall = cfg.range_fall_db_per_s / self.frame_rate
-        self._level_rt = _RangeTracker(fall, cfg.range_min_db)
-        self._band_rt = [_RangeTracker(fall, cfg.range_min_db) for _ in range(3)]
-        self._odf_max = 1e-3
         # the flux of one hop grows with the hop (more change between frames): the floor is set for 512 samples
         self._onset_min_flux = cfg.onset_min_flux * min(1.0, hop / 512.0)
         self._odf_recent = np.zeros(max(1, int(round(0.05 * self.frame_rate))))  # last ~50 ms of flux
         self.reset()
 
+    def _make_aubio(self) -> None:
+        """(Re)create the aubio objects; each takes exactly ``hop_size`` samples per call."""
+        import aubio
+
+        cfg, sr, hop = self.config, self.sample_rate, self.hop_size
+        self._onset = aubio.onset(cfg.onset_method, self._onset_buf, hop, sr)
+        self._onset.set_threshold(float(cfg.onset_threshold))
+        self._onset.set_minioi_s(float(cfg.onset_minioi_s))
+        self._onset.set_silence(-90.0)  # vj decides silence itself, on the level before gain control
+        self._pitch = aubio.pitch(cfg.pitch_method, self._pitch_buf, hop, sr)
+        self._pitch.set_unit("midi")
+        self._pitch.set_tolerance(float(cfg.pitch_tolerance))
+        self._pitch.set_silence(-90.0)
+        self._tempo = None
+        if cfg.beat_tracker == "aubio":
+            self._tempo = aubio.tempo("default", max(1024, 2 * hop), hop, sr)
+            self._tempo.set_silence(-90.0)
+
     def reset(self) -> None:
-        """Start a new stream: clear buffers, counters and trackers (objects are reused)."""
+        """Start a new stream: clear buffers, counters and trackers (numpy buffers are reused; the aubio objects,
+        which cannot be cleared, are recreated — call it between streams, not from the audio callback)."""
+        self._make_aubio()
+        fall = self.config.range_fall_db_per_s / self.frame_rate
+        self._level_rt = _RangeTracker(fall, self.config.range_min_db)
+        self._band_rt = [_RangeTracker(fall, self.config.range_min_db) for _ in range(3)]
+        self._odf_max = 1e-3
         self.hop_index = -1
         self.nonfinite_count = 0
         self._onset_count = 0
@@ -254,7 +264,6 @@ class StreamingAnalyzer:
         self._prev_logmag[:] = 0.0
         self._odf_recent[:] = 0.0
         self._clock.reset()
-        self._last_bpm = 0.0
 
     # ------------------------------------------------------------------ per hop
     def process(self, hop: np.ndarray, capture_time_s: float | None = None) -> Features:
