@@ -30,11 +30,14 @@ class Features:
         capture_time_s: host clock (``time.perf_counter()``) at which the hop's last sample was captured [s];
             for live input derived from PortAudio's ADC time where available; offline equal to ``time_s``.
         rms: RMS of the hop after DC removal and automatic gain control, 0..~1 (linear).
-        loudness_db: RMS of the raw hop in dBFS (before gain control), -120..0.
+        loudness_db: RMS of the hop in dBFS after DC removal, before gain control, -120..0 (up to +12 for
+            input beyond full scale, which is clipped to ±4).
         level: loudness normalised to 0..1 against its recent range (what visuals use; 0 in silence).
-        bass, mid, high: band energies (< 250 Hz, 250 Hz–4 kHz, > 4 kHz), each normalised 0..1.
+        bass, mid, high: band energies (< 250 Hz, 250 Hz–4 kHz, > 4 kHz), each normalised 0..1 against its own
+            recent range (0 in silence).
         onset: True if an onset was detected in this hop.
-        onset_strength: onset detection function value, normalised 0..1.
+        onset_strength: onset detection function value (spectral flux), normalised 0..1 by its decaying maximum
+            (0 in silence).
         onset_count: number of onsets since the stream started (latched event counter).
         beat: True if a beat fell in this hop.
         beat_count: number of beats since the stream started (latched event counter).
