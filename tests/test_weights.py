@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -338,3 +339,18 @@ def test_cli_download_offline_is_one_paragraph():
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.startswith("vj: error: ") and out.stderr.count("\n") == 1
     _assert_paragraph(out.stderr.rstrip("\n"))
+
+
+def test_auto_with_single_safetensors_of_another_resolution(tmp_path, caplog):
+    from vj.models.biggan import CONFIGS
+
+    config = BigGANConfig.from_dict({**CONFIGS["biggan-deep-256"].to_dict(), "channel_width": 4})
+    folder = tmp_path / "c256"
+    folder.mkdir()
+    torch.save(random_state_dict(config, seed=2), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    dst = W.convert(folder, tmp_path / "m256.safetensors")
+    with caplog.at_level(logging.INFO, logger="vj"):
+        model = load_generator("auto", weights=dst)
+    assert model.resolution == 256 and model.model_name == "biggan-deep-256"
+    assert "biggan-deep-256" in caplog.records[-1].getMessage()

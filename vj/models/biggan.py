@@ -544,6 +544,12 @@ class BigGANDeep(nn.Module):
         clamped. Linear interpolation between the two neighbouring grid points (continuous in ``truncation``);
         see the module docstring for how this differs from the reference.
 
+        Note:
+            Deliberately not the reference's rule. pytorch-pretrained-biggan computes
+            ``coef, i = modf(t / step)`` and uses ``stats[i] * coef + stats[i + 1] * (1 - coef)`` (weights swapped),
+            which jumps by almost a whole grid interval just after each grid point. Here the weight of
+            ``stats[i + 1]`` is ``coef``. The two agree at grid points (``coef = 0``) and midpoints (``coef = 0.5``).
+
         Args:
             truncation: ``[M, 1]`` tensor (M = 1 or the batch size), model dtype.
 

@@ -395,16 +395,19 @@ def read_config(location: WeightsLocation) -> "BigGANConfig":
 
 
 def adopt_config_name(location: WeightsLocation) -> WeightsLocation:
-    """Rename ``location`` to the model its ``config.json`` describes (for "auto" with a user-given folder).
+    """Rename ``location`` to the model its ``config.json`` (or safetensors metadata) describes ("auto" + path).
 
     Raises:
         WeightsError: unreadable or invalid ``config.json``.
     """
     from vj.models.biggan import BigGANConfig
 
-    if location.config_path is None:
+    if location.config_path is not None:
+        name = BigGANConfig.from_json_file(location.config_path).model_name
+    elif _is_safetensors(location.weights_path) and (meta := _safetensors_config(location.weights_path)):
+        name = BigGANConfig.from_dict(meta).model_name
+    else:
         return location
-    name = BigGANConfig.from_json_file(location.config_path).model_name
     return WeightsLocation(name, location.weights_path, location.config_path, location.source, location.repo)
 
 
