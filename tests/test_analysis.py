@@ -228,3 +228,27 @@ def test_reset_starts_a_new_stream(pop):
     assert [(f.hop_index, f.onset_count, f.beat_count) for f in first] == [
         (f.hop_index, f.onset_count, f.beat_count) for f in second]
     assert all(a.rms == b.rms and np.array_equal(a.chroma, b.chroma) for a, b in zip(first, second))
+
+
+def test_any_input_gives_finite_in_range_features():
+    """Property: whatever arrives (NaN, ±inf, huge, denormal, silence, noise), every feature stays finite and
+    in range, and the counters never decrease."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    an = StreamingAnalyzer(SR, HOP)
+    last = [0, 0]
+    samples = st.one_of(st.floats(width=32, allow_nan=True, allow_infinity=True),
+                        st.floats(-1.0, 1.0, width=32), st.just(0.0))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(arrays(np.float32, HOP, elements=samples), st.integers(1, 8))
+    def check(hop, repeat):
+        for _ in range(repeat):
+            f = an.process(hop)
+            assert _all_finite(f) and _in_ranges(f)
+            assert f.onset_count >= last[0] and f.beat_count >= last[1]
+            last[:] = [f.onset_count, f.beat_count]
+
+    check()

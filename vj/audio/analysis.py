@@ -55,7 +55,7 @@ class AnalysisConfig:
             tracker alone).
         min_bpm, max_bpm: tempo search range [bpm].
         prior_bpm: centre of the tempo prior [bpm]; prior_octaves: its width [octaves].
-        beat_warmup_s: no beats before this much audio [s].
+        beat_warmup_s: no beats before this much audio [s] (nor before the tempo has held still for 0.5 s).
         pitch_method: aubio pitch method; ``yin`` or ``yinfast`` (``yinfft``'s confidence is stale below ~1.3 kHz
             in aubio 0.4.9).
         pitch_buf_size: pitch window [samples]; the lowest detectable pitch is about 2·sample_rate/size
@@ -89,7 +89,7 @@ class AnalysisConfig:
     max_bpm: float = 200.0
     prior_bpm: float = 110.0
     prior_octaves: float = 0.6
-    beat_warmup_s: float = 2.0
+    beat_warmup_s: float = 1.5
     pitch_method: str = "yinfast"
     pitch_buf_size: int = 1024
     pitch_tolerance: float = 0.2

@@ -43,6 +43,7 @@ class BeatClock:
         pll_gain: fraction of the phase error corrected per measurement, 0..1.
         octave_jump: probability mass per tempo update of jumping anywhere in the tempo range (lets an early
             wrong metrical level be left).
+        stable_s: the first beat waits until the tempo estimate has held within 3% for this long [s].
         unbiased: divide the autocorrelation at lag L by the number of overlapping frames (so the first
             seconds, with a short buffer, do not favour short lags).
         tempo_window_s: the tempo autocorrelation uses the newest this many seconds of the envelope [s]
@@ -62,17 +63,20 @@ class BeatClock:
         prior_octaves: float = 0.6,
         history_s: float = 8.0,
         latency_frames: float = 1.0,
-        warmup_s: float = 2.0,
+        warmup_s: float = 1.5,
         tempo_every: int = 8,
         phase_every: int = 2,
         phase_beats: int = 6,
         pll_gain: float = 0.15,
         octave_jump: float = 0.02,
         unbiased: bool = True,
+        stable_s: float = 0.5,
         tempo_window_s: float = 6.0,
         comb_weights: tuple = (1.0, 0.5, 1.0 / 3.0, 0.25),
     ):
         self.unbiased = unbiased
+        self.stable_frames = int(round(stable_s * frame_rate))
+        self.stable_tol = 0.03
         self._tempo_n = min(int(round(tempo_window_s * frame_rate)), int(round(history_s * frame_rate)))
         self.frame_rate = float(frame_rate)
         self.latency_frames = float(latency_frames)
@@ -135,6 +139,7 @@ class BeatClock:
         self._period = 60.0 * self.frame_rate / 120.0
         self._post[:] = self._prior / self._prior.sum()
         self._have_tempo = False
+        self._stable_since = 0
         self._next = -1.0  # predicted frame (envelope coordinates) of the next beat; < 0 while unknown
         self._last = -1.0  # frame of the last emitted beat
         self._outlier = 0  # consecutive phase measurements disagreeing by more than a quarter beat
@@ -208,7 +213,10 @@ class BeatClock:
             den = a - 2 * b + c
             if den < 0:
                 bpm += 0.5 * (a - c) / den
-        self._period = 60.0 * self.frame_rate / bpm
+        new_period = 60.0 * self.frame_rate / bpm
+        if abs(new_period - self._period) > self.stable_tol * self._period:
+            self._stable_since = self._frame
+        self._period = new_period
         self._have_tempo = True
 
     def _measure_phase(self) -> tuple[float, float, np.ndarray]:
@@ -257,6 +265,8 @@ class BeatClock:
             self._estimate_tempo()
         if not self._have_tempo or f < self.warmup_frames:
             return False
+        if self._next < 0 and f - self._stable_since < self.stable_frames:
+            return False  # start only once the tempo has held still
         p = self._period
         if self._next < 0 or f % self.phase_every == 0:
             phi, score, sc = self._measure_phase()
