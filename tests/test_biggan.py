@@ -152,7 +152,6 @@ def test_truncation_forms_agree_and_per_sample(tiny_pair):
         ours(z, c, torch.ones(2))
 
 
-@pytest.mark.slow
 def test_parity_full_128_from_reference_checkpoint(tmp_path):
     """Full-size BigGAN-deep-128 (50.4 M parameters, 506 keys) written by the reference, read by our loader."""
     from vj.models import load_generator
@@ -171,6 +170,21 @@ def test_parity_full_128_from_reference_checkpoint(tmp_path):
             a, b = ref(z, c, t), ours(z, c, t)
             assert a.std() > 0.05
             assert (a - b).abs().max() < TOL, t
+
+
+def test_baked_spectral_norm_is_bit_identical_to_reference_eval(small_pair):
+    """The reference's eval forward computes W_orig / (u . W_orig v) from the stored u, v; so do we, once."""
+    ref, ours, _ = small_pair
+    z, c = inputs(1)
+    with torch.no_grad():
+        ref(z, c, 0.5)  # the spectral-norm hooks set .weight on every wrapped module
+    g = ref.generator
+    assert torch.equal(ours.gen_z.weight, g.gen_z.weight)
+    assert torch.equal(ours.layers[0].conv_1.weight, g.layers[0].conv_1.weight)
+    assert torch.equal(ours.to_rgb.weight, g.conv_to_rgb.weight[:3])
+    att = g.layers[ours.config.attention_layer_position]
+    assert torch.equal(ours.layers[ours.config.attention_layer_position].qkv.weight,
+                       torch.cat([att.snconv1x1_theta.weight, att.snconv1x1_phi.weight, att.snconv1x1_g.weight]))
 
 
 def test_channels_last_matches(small_pair):
