@@ -214,3 +214,17 @@ def test_recorder_writes_video_and_audio_and_drops_instead_of_waiting(tmp_path):
 def test_recorder_refuses_a_missing_folder(tmp_path):
     with pytest.raises(VJError, match="does not exist"):
         Recorder(tmp_path / "nope" / "x.mp4", (64, 48))
+
+
+def test_overlay_text_says_when_input_is_lost_and_wraps_key_help():
+    from vj.display.overlay import key_help, level_bar, overlay_text
+
+    text = overlay_text({"source_state": "retrying", "source_error": "device unplugged", "input": "Scarlett",
+                         "classes": ["jellyfish", "daisy"], "display_fps": 59.94, "gan_fps": 1.5,
+                         "loudness_db": -30.0, "blackout": True}, width_chars=80)
+    assert "INPUT LOST — retrying (device unplugged)" in text
+    assert "jellyfish, daisy" in text and "59.9 fps" in text and "blackout ON" in text
+    assert level_bar(-30.0, 20) == "#" * 10 + "-" * 10 and level_bar(float("nan"), 4) == "----"
+    assert max(len(line) for line in text.splitlines() if line.startswith(("keys", " "))) <= 80
+    assert all(k in text for k, _ in key_help())
+    assert "running" in overlay_text({"source_state": "running"})

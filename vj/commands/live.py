@@ -221,7 +221,7 @@ def run(args) -> int:
                     ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
                                 screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
                                 timed_sets=list(args.timed), record_fps=args.record_fps, model=model_label,
-                                input=str(args.input)),
+                                input=_input_label(args.input)),
                     source=source, inference=inference, recorder=recorder, class_names=_class_names())
 
         def on_sigint(signum, frame):
@@ -272,6 +272,14 @@ def run(args) -> int:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
     return 0
+
+
+def _input_label(spec: str) -> str:
+    """Short name of the input for the overlay (``file:`` inputs by file name)."""
+    import os
+
+    spec = str(spec)
+    return "file:" + os.path.basename(spec[5:]) if spec.startswith("file:") else spec[:40]
 
 
 def _leave_hung_audio_to_the_os() -> None:

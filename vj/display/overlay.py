@@ -55,12 +55,13 @@ def source_line(state: str, error: str | None) -> str:
     return state or "starting"
 
 
-def overlay_text(info: dict) -> str:
+def overlay_text(info: dict, width_chars: int = 120) -> str:
     """The overlay's text from a dict of figures (keys as produced by the live loop; missing ones shown as '-').
 
     Keys: ``display_fps``, ``gan_fps``, ``model``, ``bpm``, ``latency_ms_p50``, ``latency_ms_p95``,
     ``dropped_frames``, ``loudness_db``, ``input``, ``source_state``, ``source_error``, ``classes`` (names),
-    ``master``, ``blackout``, ``freeze``, ``strobe``, ``recording``, ``message``.
+    ``master``, ``blackout``, ``freeze``, ``strobe``, ``recording``, ``message``. ``width_chars`` wraps the key
+    help to that many characters per line.
     """
 
     def num(key, fmt="{:.1f}"):
@@ -78,9 +79,14 @@ def overlay_text(info: dict) -> str:
         f"master {num('master', '{:.2f}')}  blackout {onoff('blackout')}  freeze {onoff('freeze')}  "
         f"strobe {onoff('strobe')}" + ("   ● REC" if info.get("recording") else ""),
     ]
-    keys = [f"{k} {v.split(' (')[0].split(':')[0]}" for k, v in key_help()]
-    for i in range(0, len(keys), 5):
-        lines.append(("keys: " if i == 0 else "      ") + " · ".join(keys[i : i + 5]))
+    line = "keys:"
+    for k, v in key_help():
+        item = f"{k} {v.split(' (')[0].split(':')[0]}"
+        if len(line) + 3 + len(item) > width_chars and line.strip():
+            lines.append(line)
+            line = "     "
+        line += ("  " if line.endswith(":") or not line.strip() else " · ") + item
+    lines.append(line)
     if info.get("message"):
         lines.append(info["message"])
     return "\n".join(lines)
@@ -98,6 +104,7 @@ class Overlay:
         import pyglet
 
         self.window = window
+        self.font_size = font_size
         self.visible = False
         self.batch = pyglet.graphics.Batch()
         self._bg_group = pyglet.graphics.Group(order=0)
@@ -113,8 +120,9 @@ class Overlay:
 
     def update(self, info: dict) -> None:
         """Re-lay out the text if it changed (call a few times a second)."""
-        text = overlay_text(info)
         width = max(self.window.width - 24, 100)
+        char_px = self.font_size * 96 / 72 * 0.61  # DejaVu Sans Mono advance ≈ 0.6 em
+        text = overlay_text(info, width_chars=max(int(width / char_px), 40))
         if text != self._text or self.label.width != width:
             self._text = text
             self.label.width = width
