@@ -247,3 +247,43 @@ def test_escape_needs_two_presses_in_fullscreen(xdisplay, monkeypatch):
         assert win.should_close
     finally:
         win.close()
+
+
+def test_window_keys_and_screen_choice(xdisplay, monkeypatch):
+    monkeypatch.setenv("DISPLAY", xdisplay)
+    from pyglet.window import key
+
+    from vj.control.params import ParamRegistry
+    from vj.display.window import LiveWindow, param_keys
+    from vj.errors import VJError
+
+    with pytest.raises(VJError, match="--screen 5"):
+        LiveWindow(size=(320, 180), screen=5)
+    registry = ParamRegistry()
+    win = LiveWindow(size=(320, 180))
+    win.on_key = param_keys(registry)
+
+    def press(symbol):
+        win.window.dispatch_event("on_key_press", symbol, 0)  # queued by pyglet ...
+        win.poll(time.perf_counter())  # ... and handled when the loop dispatches events
+
+    try:
+        assert not win.fullscreen and win.window._mouse_visible
+        press(key.F)
+        assert win.fullscreen and not win.window._mouse_visible  # cursor hidden in fullscreen
+        press(key.F)
+        assert not win.fullscreen and win.window._mouse_visible
+        assert not win.overlay.visible
+        press(key.H)
+        assert win.overlay.visible
+        press(key.TAB)
+        assert not win.overlay.visible
+        press(key.B)
+        press(key.DOWN)
+        registry.apply_pending()
+        assert registry.get("blackout") == 1.0 and registry.get("master") == pytest.approx(0.95)
+        win.window.dispatch_event("on_close")
+        win.poll(time.perf_counter())
+        assert win.should_close
+    finally:
+        win.close()

@@ -229,6 +229,8 @@ def run(args) -> int:
 
         signal.signal(signal.SIGINT, on_sigint)
         surfaces = _start_surfaces(args, registry, surface, features)
+        for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
+            registry.set_now(name, value)
         if recorder is not None:
             recorder.start()
         inference.start()
