@@ -228,3 +228,66 @@ def test_overlay_text_says_when_input_is_lost_and_wraps_key_help():
     assert max(len(line) for line in text.splitlines() if line.startswith(("keys", " "))) <= 80
     assert all(k in text for k, _ in key_help())
     assert "running" in overlay_text({"source_state": "running"})
+
+
+class _FakeSurface:
+    overlay = None
+    message = ""
+
+    def __init__(self):
+        self.should_close = False
+        self.flips = 0
+        self.ctx = type("Ctx", (), {"error": "GL_NO_ERROR"})()
+
+    def poll(self, now):
+        pass
+
+    def screen_fbo(self):
+        return None
+
+    def framebuffer_size(self):
+        return (0, 0)
+
+    def flip(self):
+        self.flips += 1
+
+
+class _FlakyPipeline:
+    def __init__(self, failures):
+        self.failures = failures
+        self.renders = 0
+        self.uploads = 0
+
+    def upload(self, image, levels=None):
+        self.uploads += 1
+
+    def render(self, t, sharpen, fx):
+        self.renders += 1
+        if self.renders <= self.failures:
+            raise RuntimeError("driver hiccup")
+
+
+def _show(pipeline, duration_s):
+    from vj.control.params import ParamRegistry
+    from vj.display.show import Show, ShowOptions
+    from vj.engine.stats import StatsCollector
+
+    frames = FrameSlot(4, 4)
+    frames.write_buffer(4, 4)
+    frames.publish(frame_id=1, hop_index=3, capture_time_s=time.perf_counter(), t_done_s=time.perf_counter())
+    return Show(_FakeSurface(), pipeline, ParamRegistry(), LatestSlot(), frames,
+                StatsCollector(None, time.perf_counter()), ShowOptions(duration_s=duration_s, fps_cap=200))
+
+
+def test_show_survives_failing_frames():
+    show = _show(_FlakyPipeline(failures=3), 0.4)
+    show.run()
+    assert show.frame_errors == 3 and show.swaps > 3 and show.frames_shown == 1
+
+
+def test_show_gives_up_on_a_broken_context():
+    show = _show(_FlakyPipeline(failures=10**9), 5.0)
+    show.MAX_FAILED_FRAMES = 5
+    with pytest.raises(RuntimeError, match="hiccup"):
+        show.run()
+    assert show.frame_errors == 5

@@ -58,7 +58,7 @@ def configure(parser) -> None:
                    help="audio input: an input device index or name, 'default', file:PATH (played in real time), "
                         "or demo (default)")
     g.add_argument("--monitor", action="store_true", help="with file:PATH or demo, also play it to the speakers")
-    g.add_argument("--loop", action="store_true", help="with file:PATH or demo, start again at the end")
+    g.add_argument("--loop", action="store_true", help="with file:PATH, start again at the end (demo always loops)")
     g.add_argument("--model", default="auto", metavar="NAME",
                    help="auto (BigGAN-deep-128 if its weights are local, else the CPPN), cppn, biggan-deep-128, ...")
     g.add_argument("--weights", metavar="PATH", help="BigGAN weights: folder with pytorch_model.bin + config.json")
@@ -185,8 +185,10 @@ def run(args) -> int:
         except OSError as exc:
             raise VJError(f"--stats {args.stats}: {exc.strerror}") from None
 
-    source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop}
-                                        if args.input == "demo" or str(args.input).startswith("file:") else {}))
+    is_file = args.input == "demo" or str(args.input).startswith("file:")
+    # the demo piece loops (it is what a bare `vj live` plays); a file plays once unless --loop
+    source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop or args.input == "demo"}
+                                        if is_file else {}))
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VJError(f"--device {args.device}: no CUDA device is available")

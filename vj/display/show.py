@@ -109,6 +109,8 @@ class Show:
         self.frames_shown = 0
         self.swaps = 0
         self.screenshots: list[str] = []
+        self.frame_errors = 0  #: display frames that raised and were skipped
+        self._pending_shown: tuple[float, float] | None = None  # (capture time, publish time) of a new frame
         self._classes: tuple[int, ...] = ()
         self._pending_timed = sorted(options.timed_sets)
 
@@ -165,87 +167,41 @@ class Show:
         }
 
     # -- the loop ----------------------------------------------------------------------------------------------
+    #: consecutive failed frames after which the loop gives up (a broken GL context, not a passing hiccup)
+    MAX_FAILED_FRAMES = 300
+
     def run(self) -> None:
-        """Run until the window closes, Escape, SIGINT (:attr:`stop_requested`) or ``duration_s``."""
+        """Run until the window closes, Escape, SIGINT (:attr:`stop_requested`) or ``duration_s``.
+
+        A frame that raises is skipped, counted (:attr:`frame_errors`) and logged once; the show goes on. Only
+        :attr:`MAX_FAILED_FRAMES` failures in a row end the loop (by re-raising the last error).
+        """
         opt = self.opt
         t0 = self.stats.t0_s
         last = time.perf_counter()
-        next_shot = t0 + opt.screenshot_every_s if opt.screenshot and opt.screenshot_every_s else math.inf
-        shot_n = 0
-        next_overlay = 0.0
-        rec_gap = 1.0 / opt.record_fps if opt.record_fps > 0 else math.inf
-        next_rec = t0
-        rec_pending_t: float | None = None
-        overlay = getattr(self.surface, "overlay", None)
+        self._next_shot = t0 + opt.screenshot_every_s if opt.screenshot and opt.screenshot_every_s else math.inf
+        self._shot_n = 0
+        self._next_overlay = 0.0
+        self._rec_gap = 1.0 / opt.record_fps if opt.record_fps > 0 else math.inf
+        self._next_rec = t0
+        self._rec_pending_t: float | None = None
+        in_a_row = 0
         while not (self.stop_requested or self.surface.should_close):
             now = time.perf_counter()
             if opt.duration_s is not None and now - t0 >= opt.duration_s:
                 break
-            dt = now - last
+            try:
+                self._frame(now, now - last)
+                in_a_row = 0
+            except Exception as exc:  # noqa: BLE001 — the show never stops for one bad frame
+                self.frame_errors += 1
+                in_a_row += 1
+                if self.frame_errors == 1:
+                    log.warning("a display frame failed (skipped, show goes on): %s", exc)
+                if in_a_row >= self.MAX_FAILED_FRAMES:
+                    raise
+                time.sleep(0.01)
             last = now
-            self.surface.poll(now)
-            while self._pending_timed and now - t0 >= self._pending_timed[0][0]:
-                _, name, value = self._pending_timed.pop(0)
-                self.registry.set(name, value)
-            self.registry.apply_pending()
-            p = self.registry.snapshot()
-            freeze = p.get("freeze", 0.0) >= 0.5
-
-            new_frame = None
-            if not freeze or self.last_frame_id == 0:
-                new_frame = self.frames.take(self.last_frame_id)
-                if new_frame is not None:
-                    levels = auto_levels(new_frame.image) if p.get("fx.levels.amount", 0.0) > 0 else None
-                    if self.last_frame_id == 0:  # the very first frame: nothing to interpolate from
-                        self.pipeline.upload(new_frame.image)
-                    self.pipeline.upload(new_frame.image, levels)
-                    self.clock.frame_arrived(now)
-                    self.last_frame_id = new_frame.frame_id
-                    self._classes = new_frame.classes
-                    # latency counts only the first frame reflecting a newer hop (not re-used old audio)
-                    fresh = new_frame.hop_index > self._last_latency_hop
-                    if fresh:
-                        self._last_latency_hop = new_frame.hop_index
-                    shown = (new_frame.capture_time_s if fresh else 0.0, new_frame.t_done_s)
-
-            _, f = self.features.get()
-            onsets = self.onsets.update(f.onset_count) if f is not None else 0
-            beats = self.beats.update(f.beat_count) if f is not None else 0
-            level = f.level if f is not None else 0.0
-            fx = self.fx.update(now, dt, onsets, beats, level, p)
-            self.pipeline.render(self.clock.t(now, freeze), p.get("fx.sharpen.amount", 0.0), fx)
-            fbo = self.surface.screen_fbo()
-            if fbo is not None:
-                self.pipeline.present(fbo, self.surface.framebuffer_size(), opt.fit)
-                if overlay is not None and overlay.visible:
-                    if now >= next_overlay:
-                        overlay.update(self._overlay_info(f, now))
-                        next_overlay = now + 0.25
-                    overlay.draw()
-            if self.recorder is not None and rec_pending_t is not None:
-                img = self.pipeline.finish_readback()
-                if img is not None:
-                    self.recorder.push_video(img, rec_pending_t - t0)
-                rec_pending_t = None
-            if self.recorder is not None and now >= next_rec:
-                self.pipeline.start_readback()
-                rec_pending_t = now
-                next_rec = max(next_rec + rec_gap, now - rec_gap)
-            shot = self._grab() if now >= next_shot else None  # the back buffer, before the swap
-            self.surface.flip()
-            swap = time.perf_counter()
-            self.swaps += 1
-            self.stats.swap(swap)
-            self.stats.generated(swap, self.frames.published)
-            if new_frame is not None:
-                self.frames_shown += 1
-                self.stats.frame_shown(swap, *shown)
-            if shot is not None:
-                self._screenshot(shot_n, shot)
-                shot_n += 1
-                next_shot += opt.screenshot_every_s
-            if self.stats.due(swap):
-                self.emit_stats(swap)
             if opt.fps_cap > 0:
                 wait = 1.0 / opt.fps_cap - (time.perf_counter() - now)
                 if wait > 0:
@@ -254,9 +210,82 @@ class Show:
             fbo = self.surface.screen_fbo()
             if fbo is not None:
                 self.pipeline.present(fbo, self.surface.framebuffer_size(), opt.fit)
+                overlay = getattr(self.surface, "overlay", None)
                 if overlay is not None and overlay.visible:
                     overlay.draw()
             self._screenshot(None)
+
+    def _frame(self, now: float, dt: float) -> None:
+        """One pass of the loop at ``now`` [s], ``dt`` [s] after the previous one."""
+        opt = self.opt
+        t0 = self.stats.t0_s
+        overlay = getattr(self.surface, "overlay", None)
+        self.surface.poll(now)
+        while self._pending_timed and now - t0 >= self._pending_timed[0][0]:
+            _, name, value = self._pending_timed.pop(0)
+            self.registry.set(name, value)
+        self.registry.apply_pending()
+        p = self.registry.snapshot()
+        freeze = p.get("freeze", 0.0) >= 0.5
+
+        new_frame = None
+        if not freeze or self.last_frame_id == 0:
+            new_frame = self.frames.take(self.last_frame_id)
+            if new_frame is not None:
+                levels = auto_levels(new_frame.image) if p.get("fx.levels.amount", 0.0) > 0 else None
+                if self.last_frame_id == 0:  # the very first frame: nothing to interpolate from
+                    self.pipeline.upload(new_frame.image)
+                self.pipeline.upload(new_frame.image, levels)
+                self.clock.frame_arrived(now)
+                self.last_frame_id = new_frame.frame_id
+                self._classes = new_frame.classes
+                # latency counts only the first frame reflecting a newer hop (not re-used old audio)
+                fresh = new_frame.hop_index > self._last_latency_hop
+                if fresh:
+                    self._last_latency_hop = new_frame.hop_index
+                # counted at the next swap (even if this pass fails after the upload)
+                self._pending_shown = (new_frame.capture_time_s if fresh else 0.0, new_frame.t_done_s)
+
+        _, f = self.features.get()
+        onsets = self.onsets.update(f.onset_count) if f is not None else 0
+        beats = self.beats.update(f.beat_count) if f is not None else 0
+        level = f.level if f is not None else 0.0
+        fx = self.fx.update(now, dt, onsets, beats, level, p)
+        self.pipeline.render(self.clock.t(now, freeze), p.get("fx.sharpen.amount", 0.0), fx)
+        fbo = self.surface.screen_fbo()
+        if fbo is not None:
+            self.pipeline.present(fbo, self.surface.framebuffer_size(), opt.fit)
+            if overlay is not None and overlay.visible:
+                if now >= self._next_overlay:
+                    overlay.update(self._overlay_info(f, now))
+                    self._next_overlay = now + 0.25
+                _ = self.surface.ctx.error  # pyglet checks glGetError after its calls: start it clean
+                overlay.draw()
+        if self.recorder is not None and self._rec_pending_t is not None:
+            img = self.pipeline.finish_readback()
+            if img is not None:
+                self.recorder.push_video(img, self._rec_pending_t - t0)
+            self._rec_pending_t = None
+        if self.recorder is not None and now >= self._next_rec:
+            self.pipeline.start_readback()
+            self._rec_pending_t = now
+            self._next_rec = max(self._next_rec + self._rec_gap, now - self._rec_gap)
+        shot = self._grab() if now >= self._next_shot else None  # the back buffer, before the swap
+        self.surface.flip()
+        swap = time.perf_counter()
+        self.swaps += 1
+        self.stats.swap(swap)
+        self.stats.generated(swap, self.frames.published)
+        if self._pending_shown is not None:
+            self.frames_shown += 1
+            self.stats.frame_shown(swap, *self._pending_shown)
+            self._pending_shown = None
+        if shot is not None:
+            self._screenshot(self._shot_n, shot)
+            self._shot_n += 1
+            self._next_shot += opt.screenshot_every_s
+        if self.stats.due(swap):
+            self.emit_stats(swap)
 
     def emit_stats(self, now: float) -> dict:
         """Write this second's stats line (see :mod:`vj.engine.stats`)."""
@@ -269,4 +298,6 @@ class Show:
             extra["record_dropped"] = self.recorder.dropped_video
         if self.inference is not None and self.inference.errors:
             extra["generator_errors"] = self.inference.errors
+        if self.frame_errors:
+            extra["display_errors"] = self.frame_errors
         return self.stats.emit(now, **extra)
