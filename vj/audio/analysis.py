@@ -219,6 +219,7 @@ class StreamingAnalyzer:
         self._flux_w *= 100.0
         self._flux_scale = cfg.flux_gamma * 4.0 / self._n_short
 
+        self._odf_decay = math.exp(-1.0 / (12.0 * self.frame_rate))  # onset_strength's maximum forgets in ~12 s
         # the flux of one hop grows with the hop (more change between frames): the floor is set for 512 samples
         self._onset_min_flux = cfg.onset_min_flux * min(1.0, hop / 512.0)
         self._odf_recent = np.zeros(max(1, int(round(0.05 * self.frame_rate))))  # last ~50 ms of flux
@@ -356,7 +357,7 @@ class StreamingAnalyzer:
         np.maximum(self._diff, 0.0, out=self._diff)
         odf = float(np.dot(self._diff, self._flux_w))
         self._logmag, self._prev_logmag = self._prev_logmag, lm
-        self._odf_max = max(odf, self._odf_max * 0.999)
+        self._odf_max = max(odf, self._odf_max * self._odf_decay)
         onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)
 
         # --- onsets (aubio), confirmed by vj's own flux: aubio's peak picker is relative and fires on the flux
