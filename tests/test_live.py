@@ -202,6 +202,7 @@ def test_live_input_through_pulseaudio_survives_the_device_vanishing(testdata, t
     (["--set", "nope=1"], "unknown parameter"),
     (["--classes", "notaclass_zzz"], "notaclass_zzz"),
     (["--screenshot-every", "1"], "--screenshot"),
+    (["--input", "no-such-sound-card-xyz"], "no-such-sound-card-xyz"),
 ])
 def test_start_up_errors_are_one_line(args, message, capsys):
     from vj.cli import main

@@ -187,8 +187,10 @@ def run(args) -> int:
 
     is_file = args.input == "demo" or str(args.input).startswith("file:")
     # the demo piece loops (it is what a bare `vj live` plays); a file plays once unless --loop
+    # a device that is not there at start-up is a typo or the wrong index: say so now (strict); one that vanishes
+    # later is waited for while the show goes on
     source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop or args.input == "demo"}
-                                        if is_file else {}))
+                                        if is_file else {"strict": True}))
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VJError(f"--device {args.device}: no CUDA device is available")
