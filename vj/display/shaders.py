@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vj.errors import VJError
 from vj.resources import shader_dir
 
 
-class ShaderError(RuntimeError):
-    """A shader file is missing or does not compile/link (names the files and GL's log)."""
+class ShaderError(VJError):
+    """A shader file is missing or does not compile/link (names the files and GL's log); reported in one line."""
 
 
 class ShaderLoader:
