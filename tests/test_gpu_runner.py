@@ -61,7 +61,7 @@ def test_to_rgba_uint8_matches_the_formula():
 
 
 def test_cpu_runner_output_is_the_float_output_converted(tiny):
-    runner = make_runner(build(tiny), batch_size=2, device="cpu", threads=1)
+    runner = make_runner(build(tiny), batch_size=2, device="cpu", dtype=torch.float32, threads=1)
     assert isinstance(runner, CPURunner) and not runner.graphed
     z, c = inputs(2)
     frames = runner.run(z, c, 0.5)
@@ -214,3 +214,15 @@ def test_cuda_capture_failure_falls_back_with_one_line(tiny, monkeypatch, caplog
     assert not runner.graphed
     assert len([r for r in caplog.records if "capture failed" in r.getMessage()]) == 1
     np.testing.assert_array_equal(runner.run(z, c, 0.5), _eager_reference(tiny, z, c, 0.5))
+
+
+def test_make_runner_cpu_default_dtype(tiny, monkeypatch):
+    from vj.models import fast
+
+    monkeypatch.setattr(fast, "native_bf16_cpu", lambda: True)
+    assert make_runner(build(tiny), 1, "cpu", threads=1).dtype == torch.bfloat16
+    from vj.models.cppn import CPPN
+
+    assert make_runner(CPPN(resolution=32), 1, "cpu", threads=1).dtype == torch.float32
+    monkeypatch.setattr(fast, "native_bf16_cpu", lambda: False)
+    assert make_runner(build(tiny), 1, "cpu", threads=1).dtype == torch.float32

@@ -5,7 +5,10 @@ Prints one JSON object per line (stdout), one per implementation the machine can
     {"impl": "ours", "device": "cpu", "dtype": "float32", "batch": 1, "resolution": 128,
      "ms_median": 183.2, "ms_p99": 190.1, "fps": 5.46, ...}
 
-``fps`` is images per second (``batch * 1000 / ms_median``). Implementations:
+``fps`` is images per second (``batch * 1000 / ms_median``); ``ms_min`` is the fastest iteration;
+``speedup_vs_reference`` is the median over rounds of (reference ms / this ms) in the same round — the
+implementations run interleaved, one call each per round, so this ratio is robust to load on a shared machine.
+Implementations:
 
 * ``reference`` — the pytorch-pretrained-biggan package (test-only dependency), eager fp32;
 * ``ours`` — :func:`vj.models.load_generator`, eager, in the chosen dtypes (fp32 and, where the device runs
@@ -465,6 +468,11 @@ def run(args) -> int:
                     "timer": case.timer, "threads": threads if device.type == "cpu" else None,
                     "channel_width": None if args.weights else args.channel_width, "machine": name,
                 }
+                ref = next((x for x in cases if x.impl == "reference"), None)
+                if ref is not None and ref is not case:
+                    # paired per round (the cases run interleaved), so load spikes on a shared machine cancel
+                    ratios = [r / t for r, t in zip(ref.times_ms, case.times_ms) if t > 0]
+                    row["speedup_vs_reference"] = round(_percentile(ratios, 0.5), 3) if ratios else None
                 row.update(case.extra)
                 print(json.dumps(row), flush=True)
             del cases

@@ -37,6 +37,7 @@ is logged and the same buffers and streams run the generator eagerly (same API, 
 
 :class:`CPURunner`: eager, NHWC, :func:`torch.inference_mode`, threads = physical cores (see
 :func:`vj.models.fast.prepare_cpu`); ``submit`` computes the frame before returning (nothing to overlap on a CPU).
+:func:`make_runner` picks bf16 for BigGAN on CPUs with native bf16 (AVX512-BF16/AMX), else fp32.
 """
 
 from __future__ import annotations
@@ -411,7 +412,8 @@ def make_runner(gen: torch.nn.Module, batch_size: int = 1, device="auto", dtype:
         gen: float32 generator (BigGAN-deep or CPPN); prepared in place.
         batch_size: images per call.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        dtype: None = fp16 on CUDA, fp32 on the CPU.
+        dtype: None = fp16 on CUDA; on the CPU :func:`vj.models.fast.cpu_dtype` (bf16 for BigGAN where the CPU
+            has native bf16, else fp32).
         threads: CPU threads (CPU runner only; None = physical cores).
         capture: CUDA only; False runs eagerly.
 
@@ -435,4 +437,11 @@ def make_runner(gen: torch.nn.Module, batch_size: int = 1, device="auto", dtype:
         return GraphRunner(gen, batch_size, dev, dtype or torch.float16, capture=capture)
     if dev.type != "cpu":
         raise VJError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or auto)")
-    return CPURunner(gen, batch_size, dtype or torch.float32, threads=threads)
+    if dtype is None:
+        from vj.models.fast import cpu_dtype
+
+        dtype = cpu_dtype(gen)
+    runner = CPURunner(gen, batch_size, dtype, threads=threads)
+    log.info("generator: CPU runner, %s, %d thread(s), batch %d", str(dtype).replace("torch.", ""),
+             torch.get_num_threads(), runner.batch_size)
+    return runner
