@@ -2,6 +2,8 @@
 // Audio-reactive post effects at the output resolution.
 // Built in variants: the loader prepends "#define FX_<NAME>" for each effect in use (FX_KALEIDO, FX_RGBSHIFT,
 // FX_LEVELS, FX_HUE, FX_FEEDBACK), so an idle effect costs nothing (software GL runs both sides of a branch).
+// FX_DIRECT (set when neither RGB shift nor kaleidoscope is on): sample the small blended frame with bicubic
+// filtering here instead of reading the upscale pass's output, saving a full-screen pass.
 // With FX_FEEDBACK there are two outputs:
 //   location 0 -> the feedback buffer (the look before flash/strobe/master/blackout, read back next frame)
 //   location 1 -> the final output (what the projector shows and --record writes)
@@ -45,12 +47,28 @@ vec2 kaleido(vec2 uv) {
     return 0.5 + vec2(cos(a), sin(a)) * r / vec2(aspect, 1.0);
 }
 
+#ifdef FX_DIRECT
+uniform sampler2D u_src;        // the blended frame at the generator's size (row 0 = top of the picture)
+uniform vec2 u_crop;            // fraction of it visible in x and y (cover the output's aspect ratio)
+#include "bicubic.glsl"
+
+vec3 fetch(vec2 uv) {
+    vec2 s = 0.5 + (uv - 0.5) * u_crop;
+    s.y = 1.0 - s.y;
+    return bicubic(u_src, s);
+}
+#else
+vec3 fetch(vec2 uv) {
+    return texture(u_image, uv).rgb;
+}
+#endif
+
 vec3 sample_image(vec2 uv) {
 #ifdef FX_RGBSHIFT
     vec2 off = vec2(u_rgbshift, 0.0);
-    return vec3(texture(u_image, uv + off).r, texture(u_image, uv).g, texture(u_image, uv - off).b);
+    return vec3(fetch(uv + off).r, fetch(uv).g, fetch(uv - off).b);
 #else
-    return texture(u_image, uv).rgb;
+    return fetch(uv);
 #endif
 }
 

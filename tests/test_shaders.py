@@ -44,17 +44,52 @@ def test_each_shader_compiles(ctx, frag):
 
 def test_every_post_variant_compiles(ctx):
     loader = ShaderLoader(ctx)
-    names = ["FX_KALEIDO", "FX_RGBSHIFT", "FX_LEVELS", "FX_HUE", "FX_FEEDBACK"]
+    names = ["FX_KALEIDO", "FX_RGBSHIFT", "FX_LEVELS", "FX_HUE", "FX_FEEDBACK", "FX_DIRECT"]
+    built = 0
     for mask in range(1 << len(names)):
         defines = {n for i, n in enumerate(names) if mask >> i & 1}
-        assert loader.program("quad.vert", "post.frag", defines) is not None
+        if defines == Pipeline.post_defines(_fx_for(defines)):  # the combinations the pipeline asks for
+            assert loader.program("quad.vert", "post.frag", defines) is not None
+            built += 1
+    assert built == 32
     assert "#define FX_HUE\n" in loader.source_with_defines("post.frag", {"FX_HUE"}).split("\n", 1)[1][:40]
 
 
+def _fx_for(defines) -> dict:
+    on = {"FX_KALEIDO": ("u_kaleido", 0.5), "FX_RGBSHIFT": ("u_rgbshift", 0.01), "FX_LEVELS": ("u_levels", 0.5),
+          "FX_HUE": ("u_hue", 1.0), "FX_FEEDBACK": ("u_feedback", 0.5)}
+    return dict(NEUTRAL_FX, **dict(on[d] for d in defines if d in on))
+
+
 def test_effect_variants_follow_the_values():
-    assert Pipeline.post_defines(NEUTRAL_FX) == frozenset()
+    assert Pipeline.post_defines(NEUTRAL_FX) == {"FX_DIRECT"}
     fx = dict(NEUTRAL_FX, u_kaleido=0.5, u_hue=1.0, u_feedback=0.3)
     assert Pipeline.post_defines(fx) == {"FX_KALEIDO", "FX_HUE", "FX_FEEDBACK"}
+    assert Pipeline.post_defines(dict(NEUTRAL_FX, u_levels=0.2)) == {"FX_LEVELS", "FX_DIRECT"}
+
+
+def test_direct_upscale_matches_the_upscale_pass(ctx):
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (32, 32, 4), dtype=np.uint8)
+    pipe = Pipeline(ctx, (160, 90), (32, 32))
+    direct = _render(pipe, img, img, sharpen=0.2)  # FX_DIRECT: bicubic inside post.frag
+    two_pass = _render(pipe, img, img, sharpen=0.2, u_rgbshift=1e-7)  # upscale pass, then post.frag
+    assert np.abs(direct - two_pass).max() <= 2
+    pipe.release()
+
+
+def test_loader_expands_includes(ctx, tmp_path):
+    (tmp_path / "a.glsl").write_text('float two() { return 2.0; }\n')
+    (tmp_path / "f.frag").write_text('#version 330 core\n#include "a.glsl"\nout vec4 c;\n'
+                                     'void main() { c = vec4(two()); }\n')
+    (tmp_path / "loop.glsl").write_text('#include "loop.glsl"\n')
+    (tmp_path / "quad.vert").write_text((shader_dir() / "quad.vert").read_text())
+    loader = ShaderLoader(ctx, tmp_path)
+    text = loader.source_with_defines("f.frag", {"X"})
+    assert text.startswith("#version 330 core\n#define X\n") and "return 2.0" in text
+    assert loader.program("quad.vert", "f.frag") is not None
+    with pytest.raises(ShaderError, match="too deep"):
+        loader.expanded("loop.glsl")
 
 
 def test_kaleidoscope_mirrors_and_rgbshift_splits(ctx):

@@ -4,7 +4,8 @@ Per display frame (main thread only)::
 
     newest frame ─upload─► u_curr ┐
     previous frame ───────► u_prev ┴► blend.frag (interpolate by t, unsharp mask) at the generator size
-        ─► upscale.frag (Catmull-Rom bicubic, crop to the output aspect) at the output size
+        ─► upscale.frag (Catmull-Rom bicubic, crop to the output aspect) at the output size — only when RGB shift
+           or kaleidoscope is on; otherwise post.frag samples the small frame bicubically itself (FX_DIRECT)
         ─► post.frag (zoom, kaleidoscope, RGB shift, levels, hue, contrast/brightness, feedback trails,
                       flash, strobe, master, blackout) ─► look (ping-pong, read next frame) + final
         ─► present.frag into the window (letterbox or fill)
@@ -137,6 +138,8 @@ class Pipeline:
             d.add("FX_HUE")
         if fx.get("u_feedback", 0.0) > 0.0:
             d.add("FX_FEEDBACK")
+        if not d & {"FX_KALEIDO", "FX_RGBSHIFT"}:  # one sample per pixel: upscale inside post.frag
+            d.add("FX_DIRECT")
         return frozenset(d)
 
     def _resize_frames(self, frame_size) -> None:
@@ -187,20 +190,22 @@ class Pipeline:
         self._set(self._p_blend, u_prev=0, u_curr=1, u_t=float(min(max(t, 0.0), 1.0)),
                   u_sharpen=float(min(max(sharpen, 0.0), 1.0)))
         self._vaos[id(self._p_blend)].render(vertices=3)
-        # 2. upscale to the output size, cropping to cover its aspect ratio
+        # 2. upscale to the output size, cropping to cover its aspect ratio — a pass of its own only when the
+        #    effects sample the picture more than once per pixel; otherwise post.frag does it (FX_DIRECT)
         fw, fh = self._frame_size
         ow, oh = self.output_size
         a_src, a_out = fw / fh, ow / oh
         crop = (1.0, a_src / a_out) if a_out > a_src else (a_out / a_src, 1.0)
-        self._up_fbo.use()
-        self._blend_tex.use(0)
-        self._set(self._p_up, u_src=0, u_crop=crop)
-        self._vaos[id(self._p_up)].render(vertices=3)
-        # 3. post effects (the variant with only the effects in use); ping-pong feedback when trails are on
         u = dict(NEUTRAL_FX)
         if fx:
             u.update(fx)
         defines = self.post_defines(u)
+        if "FX_DIRECT" not in defines:
+            self._up_fbo.use()
+            self._blend_tex.use(0)
+            self._set(self._p_up, u_src=0, u_crop=crop)
+            self._vaos[id(self._p_up)].render(vertices=3)
+        # 3. post effects (the variant with only the effects in use); ping-pong feedback when trails are on
         prog = self._post_variant(defines)
         src, dst = self._ping, 1 - self._ping
         if "FX_FEEDBACK" in defines:
@@ -215,7 +220,8 @@ class Pipeline:
             self._final_fbo.use()
         self._up_tex.use(0)
         self._look[src].use(1)
-        self._set(prog, u_image=0, u_previous=1, u_resolution=(float(ow), float(oh)),
+        self._blend_tex.use(2)
+        self._set(prog, u_image=0, u_previous=1, u_src=2, u_crop=crop, u_resolution=(float(ow), float(oh)),
                   u_level_lo=tuple(float(x) for x in self.level_lo),
                   u_level_hi=tuple(float(x) for x in self.level_hi), **u)
         self._vaos[id(prog)].render(vertices=3)

@@ -1,4 +1,8 @@
-"""The one place GLSL files are read: :class:`ShaderLoader` (shaders live as files in ``shaders/``)."""
+"""The one place GLSL files are read: :class:`ShaderLoader` (shaders live as files in ``shaders/``).
+
+Two small preprocessing steps happen here, before GL sees the text: ``#include "file.glsl"`` lines are replaced by
+that file (shared functions such as the bicubic filter), and variants get ``#define`` lines after ``#version``.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +37,27 @@ class ShaderLoader:
         except OSError as exc:
             raise ShaderError(f"cannot read shader {path}: {exc.strerror or exc}") from None
 
+    def expanded(self, name: str, _depth: int = 0) -> str:
+        """Text of ``name`` with each ``#include "other.glsl"`` line replaced by that file's (expanded) text.
+
+        Raises:
+            ShaderError: a missing file, or includes nested deeper than 8 (a cycle).
+        """
+        if _depth > 8:
+            raise ShaderError(f"{name}: #include nested too deep (a cycle?)")
+        out = []
+        for line in self.source(name).splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#include"):
+                target = stripped[len("#include"):].strip().strip('"<>')
+                out.append(self.expanded(target, _depth + 1))
+            else:
+                out.append(line)
+        return "\n".join(out) + "\n"
+
     def source_with_defines(self, name: str, defines=()) -> str:
-        """Text of ``name`` with ``#define D`` lines for each name in ``defines`` inserted after ``#version``."""
-        text = self.source(name)
+        """Text of ``name`` (includes expanded) with ``#define D`` lines for each of ``defines`` after ``#version``."""
+        text = self.expanded(name)
         if not defines:
             return text
         head, sep, rest = text.partition("\n")
@@ -62,7 +84,7 @@ class ShaderLoader:
         if key not in self._programs:
             try:
                 self._programs[key] = self.ctx.program(
-                    vertex_shader=self.source(vertex), fragment_shader=self.source_with_defines(fragment, defines)
+                    vertex_shader=self.expanded(vertex), fragment_shader=self.source_with_defines(fragment, defines)
                 )
             except ShaderError:
                 raise
