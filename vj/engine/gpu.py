@@ -339,7 +339,11 @@ class GraphRunner(Runner):
             self._copy_stream = torch.cuda.Stream(device)  # device -> pinned host
             self._inputs_free = [torch.cuda.Event() for _ in range(2)]  # host_in[s] consumed
             self._frame_done = [torch.cuda.Event() for _ in range(2)]  # dev_out[s] written
-            self._copied = [torch.cuda.Event() for _ in range(2)]  # host_out[s] filled
+            # blocking: result() sleeps in cudaEventSynchronize instead of spinning a core the audio thread needs
+            self._copied = [torch.cuda.Event(blocking=True) for _ in range(2)]  # host_out[s] filled
+            # weights and buffers were written on the current stream; the side streams start after that work
+            self._stream.wait_stream(torch.cuda.current_stream(device))
+            self._copy_stream.wait_stream(torch.cuda.current_stream(device))
             for e in self._inputs_free + self._copied:
                 e.record(self._stream)
             self._slot_of: dict[int, int] = {}
