@@ -216,6 +216,17 @@ def test_cuda_capture_failure_falls_back_with_one_line(tiny, monkeypatch, caplog
     np.testing.assert_array_equal(runner.run(z, c, 0.5), _eager_reference(tiny, z, c, 0.5))
 
 
+def test_runner_leaves_the_callers_generator_unchanged(tiny):
+    gen = build(tiny)
+    before = {k: (v.dtype, v.stride()) for k, v in gen.state_dict().items()}
+    runner = make_runner(gen, 1, "cpu", dtype=torch.bfloat16, threads=1)
+    assert runner.gen.generator.to_rgb.weight.dtype == torch.bfloat16
+    assert {k: (v.dtype, v.stride()) for k, v in gen.state_dict().items()} == before
+    z, c = inputs(1)
+    with torch.inference_mode():  # the original still runs eagerly (the live engine's fallback)
+        assert gen(torch.from_numpy(z), torch.from_numpy(c), 0.5).dtype == torch.float32
+
+
 def test_make_runner_cpu_default_dtype(tiny, monkeypatch):
     from vj.models import fast
 

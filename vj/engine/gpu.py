@@ -43,6 +43,7 @@ is logged and the same buffers and streams run the generator eagerly (same API, 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from typing import Any
 
@@ -201,8 +202,9 @@ class CPURunner(Runner):
     """Eager CPU runner: NHWC, inference mode, threads = physical cores, uint8 RGBA out.
 
     Args:
-        gen: float32 generator on the CPU (BigGAN-deep from :func:`vj.models.load_generator`, or the CPPN); it is
-            prepared in place by :func:`vj.models.fast.prepare_cpu` (threads, NHWC, denormals flushed).
+        gen: float32 generator on the CPU (BigGAN-deep from :func:`vj.models.load_generator`, or the CPPN); a copy
+            is prepared by :func:`vj.models.fast.prepare_cpu` (threads, NHWC, denormals flushed, dtype), so the
+            caller's module is left as it was (an eager fallback can keep using it).
         batch_size: images per call.
         dtype: ``torch.float32`` (default) or ``torch.bfloat16`` (faster on CPUs with AVX512-BF16/AMX; lower PSNR).
         threads: intra-op threads (None: physical cores).
@@ -213,7 +215,7 @@ class CPURunner(Runner):
         super().__init__(gen, batch_size, torch.device("cpu"), dtype)
         from vj.models.fast import prepare_cpu
 
-        self.gen = prepare_cpu(gen, dtype=dtype, threads=threads)
+        self.gen = prepare_cpu(copy.deepcopy(gen), dtype=dtype, threads=threads)
         shape = (self.batch_size, self.resolution, self.resolution, 4)
         self._frames = [torch.empty(shape, dtype=torch.uint8) for _ in range(2)]
         self._done: set[int] = set()
@@ -287,9 +289,9 @@ class GraphRunner(Runner):
     """CUDA runner: generator + uint8 RGBA conversion captured in one CUDA graph, pipelined copies to the host.
 
     Args:
-        gen: float32 BigGAN-deep (from :func:`vj.models.load_generator`) or CPPN, on any device; moved to
-            ``device``, converted to ``dtype`` (BigGAN: fp32 batch-norm maths, see
-            :func:`vj.models.fast.to_precision`) and to NHWC, in place.
+        gen: float32 BigGAN-deep (from :func:`vj.models.load_generator`) or CPPN, on any device; a copy is moved
+            to ``device``, converted to ``dtype`` (BigGAN: fp32 batch-norm maths, see
+            :func:`vj.models.fast.to_precision`) and to NHWC; the caller's module is left as it was.
         batch_size: images per replay.
         device: a CUDA device.
         dtype: ``torch.float16`` (default), ``torch.bfloat16`` or ``torch.float32``.
@@ -316,7 +318,7 @@ class GraphRunner(Runner):
         from vj.models.fast import to_precision
 
         with torch.cuda.device(device):
-            gen = gen.to(device).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+            gen = copy.deepcopy(gen).to(device).eval().requires_grad_(False).to(memory_format=torch.channels_last)
             if hasattr(gen, "bn_stats") or hasattr(gen, "generator"):
                 gen = to_precision(gen, dtype)
             else:
@@ -413,7 +415,7 @@ def make_runner(gen: torch.nn.Module, batch_size: int = 1, device="auto", dtype:
     """The runner for ``device``: :class:`GraphRunner` on CUDA, :class:`CPURunner` on the CPU.
 
     Args:
-        gen: float32 generator (BigGAN-deep or CPPN); prepared in place.
+        gen: float32 generator (BigGAN-deep or CPPN); the runner prepares its own copy.
         batch_size: images per call.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         dtype: None = fp16 on CUDA; on the CPU :func:`vj.models.fast.cpu_dtype` (bf16 for BigGAN where the CPU
