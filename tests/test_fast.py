@@ -13,7 +13,7 @@ import torch
 
 from vj.commands.bench import realistic_state_dict
 from vj.models.biggan import BigGANDeep
-from vj.models.fast import MixedPrecisionBigGAN, physical_cores, prepare_cpu, psnr, to_precision
+from vj.models.fast import MixedPrecisionBigGAN, physical_cores, prepare_cpu, psnr, to_precision, use_cpu_attention
 
 TRUNCATIONS = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
 
@@ -149,6 +149,17 @@ def test_prepare_cpu_sets_threads_layout_and_dtype(tiny):
     assert isinstance(bf, MixedPrecisionBigGAN)
     with pytest.raises(ValueError):
         prepare_cpu(build(tiny), threads=0)
+
+
+@pytest.mark.parametrize("dtype,floor_db", [(torch.float32, 90.0), (torch.bfloat16, 60.0)])
+def test_cpu_attention_matches_sdpa(tiny, dtype, floor_db):
+    sdpa = to_precision(build(tiny), dtype)
+    mine = to_precision(build(tiny), dtype)
+    assert use_cpu_attention(mine) == 1 and use_cpu_attention(getattr(sdpa, "generator", sdpa).layers[0]) == 0
+    z, c = inputs(2, 0.8)
+    with torch.inference_mode():
+        a, b = sdpa(z, c, 0.8), mine(z, c, 0.8)
+    assert psnr(b, a) >= floor_db
 
 
 def test_physical_cores_is_sane():

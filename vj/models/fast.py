@@ -4,7 +4,8 @@
   interpolation and the per-channel normalisation coefficients computed in float32 (see
   :class:`MixedPrecisionBigGAN`).
 * :func:`prepare_cpu` — the CPU fast path: ``torch.set_num_threads`` = physical cores, NHWC (channels_last)
-  convolutions, denormals flushed, optional bf16. Call the result under :func:`torch.inference_mode`.
+  convolutions, denormals flushed, attention as two matmuls with an fp32 softmax (:func:`use_cpu_attention`),
+  optional bf16. Call the result under :func:`torch.inference_mode`.
 * :func:`physical_cores` — physical cores this process may run on (SMT siblings counted once).
 
 Why the statistics stay fp32: the generator normalises with ``scale = gamma * rsqrt(var + eps)`` and
@@ -24,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MixedPrecisionBigGAN", "to_precision", "prepare_cpu", "physical_cores", "native_bf16_cpu", "cpu_dtype", "psnr"]
+__all__ = ["MixedPrecisionBigGAN", "to_precision", "prepare_cpu", "physical_cores", "native_bf16_cpu", "cpu_dtype",
+           "use_cpu_attention", "psnr"]
 
 log = logging.getLogger("vj")
 
@@ -210,9 +212,45 @@ def cpu_dtype(gen: nn.Module) -> torch.dtype:
     return torch.bfloat16 if is_biggan and native_bf16_cpu() else torch.float32
 
 
+def _cpu_attention_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """BigGAN's self-attention as two batched matmuls with fp32 logits and softmax (CPU fast path).
+
+    Same maths as :class:`vj.models.biggan._Attention` (unscaled logits, keys/values max-pooled 2x). On the CPU,
+    ``scaled_dot_product_attention`` cannot use its fused kernel here (value size 128 != query/key size 32) and
+    falls back to a slower composite; this is ~18 % faster for the whole bf16 model and no less accurate.
+    """
+    n, _, h, w = x.shape
+    theta, phi_g = self.qkv(x).split([self.c_qk, self.c_qk + self.c_v], dim=1)
+    phi, g = F.max_pool2d(phi_g, 2).split([self.c_qk, self.c_v], dim=1)
+    q = theta.flatten(2).transpose(1, 2).float()  # [N, HW, c_qk]
+    k = phi.flatten(2).float()  # [N, c_qk, HW/4]
+    attn = torch.softmax(torch.bmm(q, k), dim=-1).to(x.dtype)  # [N, HW, HW/4]
+    o = torch.bmm(attn, g.flatten(2).transpose(1, 2))  # [N, HW, c_v]
+    return x + self.out(o.transpose(1, 2).reshape(n, self.c_v, h, w))
+
+
+def use_cpu_attention(gen: nn.Module) -> int:
+    """Switch every BigGAN self-attention block in ``gen`` to :func:`_cpu_attention_forward` (per instance).
+
+    Args:
+        gen: BigGAN-deep, plain or wrapped by :func:`to_precision`; other modules are left alone.
+
+    Returns:
+        Number of attention blocks switched (1 for BigGAN-deep, 0 for the CPPN).
+    """
+    import types
+
+    count = 0
+    for mod in gen.modules():
+        if all(hasattr(mod, a) for a in ("qkv", "out", "c_qk", "c_v")) and isinstance(mod.qkv, nn.Conv2d):
+            mod.forward = types.MethodType(_cpu_attention_forward, mod)
+            count += 1
+    return count
+
+
 def prepare_cpu(gen: nn.Module, dtype: torch.dtype = torch.float32, threads: int | None = None,
                 channels_last: bool = True) -> nn.Module:
-    """The CPU fast path: thread count, NHWC convolutions, denormal flushing and (optionally) bf16.
+    """The CPU fast path: thread count, NHWC convolutions, denormal flushing, CPU attention, optionally bf16.
 
     Process-wide effects (this is meant for the process that renders): ``torch.set_num_threads(threads)`` and
     ``torch.set_flush_denormal(True)`` (denormal floats become 0; on x86 a denormal operand can make an
@@ -240,6 +278,7 @@ def prepare_cpu(gen: nn.Module, dtype: torch.dtype = torch.float32, threads: int
     gen = gen.to("cpu").eval().requires_grad_(False)
     if channels_last:
         gen = gen.to(memory_format=torch.channels_last)
+    use_cpu_attention(gen)
     if dtype != torch.float32:
         if hasattr(gen, "bn_stats") or isinstance(gen, MixedPrecisionBigGAN):
             gen = to_precision(gen, dtype)
