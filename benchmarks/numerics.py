@@ -7,6 +7,8 @@ For each truncation in 0.1, 0.2, ..., 1.0 it draws ``--batch`` images (truncated
 one one-hot) and compares, over all images and pixels in [-1, 1] (peak-to-peak 2):
 
 * ``mixed`` — :func:`vj.models.fast.to_precision` (low-precision convolutions, fp32 batch-norm maths);
+* ``cpu-fast`` — (CPU, bf16) the CPU runner's model: :func:`vj.models.fast.prepare_cpu` (``mixed`` plus NHWC
+  and the two-matmul attention with an fp32 softmax);
 * ``naive`` — the whole model cast with ``.to(dtype)`` (statistics and truncation in low precision too),
   for comparison (``--naive``).
 
@@ -65,6 +67,10 @@ def main(argv=None) -> int:
     for dt_name in dtypes:
         dt = getattr(torch, dt_name)
         variants = {"mixed": to_precision(load(), dt)}
+        if device.type == "cpu" and dt == torch.bfloat16:
+            from vj.models.fast import prepare_cpu
+
+            variants["cpu-fast"] = prepare_cpu(load(), dtype=dt, threads=torch.get_num_threads())
         if args.naive:
             variants["naive"] = load().to(dt)
         for vname, gen in variants.items():
