@@ -297,9 +297,14 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
         else:
             import logging
 
-            logging.getLogger("pytorch_pretrained_biggan").setLevel(logging.WARNING)
-            ref = BigGAN.from_pretrained(str(weights)).to(device).eval()
-            cases.append(_Case("reference", "float32", lambda: ref(z, c, trunc), resolution, timer=timer))
+            logging.getLogger("pytorch_pretrained_biggan").setLevel(logging.CRITICAL)
+            try:
+                ref = BigGAN.from_pretrained(str(weights)).to(device).eval()
+            except Exception as exc:  # noqa: BLE001 - e.g. safetensors-only weights: skip, keep timing ours
+                _note(f"reference skipped: pytorch-pretrained-biggan cannot read {weights} "
+                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})")
+            else:
+                cases.append(_Case("reference", "float32", lambda: ref(z, c, trunc), resolution, timer=timer))
     if "ours" in wanted_impls:
         for dt in wanted_dtypes:
             if dt == "float16" and not cuda and not args.dtype:
