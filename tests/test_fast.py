@@ -175,3 +175,17 @@ def test_psnr():
     b = a + 0.02  # MSE 4e-4, peak-to-peak 2 -> 10 log10(4 / 4e-4) = 40 dB
     assert psnr(b, a) == pytest.approx(40.0)
     assert math.isnan(psnr(a + float("nan"), a))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype,floor_db", [(torch.float16, 60.0), (torch.bfloat16, 42.0)])
+def test_low_precision_on_cuda(tiny, dtype, floor_db):
+    ref = build(tiny)
+    low = to_precision(build(tiny).cuda().to(memory_format=torch.channels_last), dtype)
+    with torch.inference_mode():
+        for i, t in enumerate((0.1, 0.5, 1.0)):
+            z, c = inputs(3, t, seed=i)
+            tt = torch.full((3,), t, device="cuda")  # truncation as a device tensor, as the CUDA graph feeds it
+            y = low(z.cuda(), c.cuda(), tt)
+            assert torch.isfinite(y).all() and y.dtype == dtype
+            assert psnr(y, ref(z, c, t)) >= floor_db
