@@ -293,7 +293,8 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
         try:
             from pytorch_pretrained_biggan import BigGAN
         except ImportError:
-            _note("reference skipped: pytorch-pretrained-biggan is not installed (pip install pytorch-pretrained-biggan)")
+            _note("reference skipped: pytorch-pretrained-biggan is not installed "
+                  "(pip install pytorch-pretrained-biggan)")
         else:
             import logging
 
