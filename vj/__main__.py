@@ -1,3 +1,4 @@
 from vj.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: the render's spawned encoder process re-imports the main module
+    raise SystemExit(main())

@@ -144,11 +144,19 @@ class _Progress:
             self._bar.stop()
 
 
-def _to_uint8_hwc(images) -> np.ndarray:
-    """[N,3,H,W] float in [-1,1] (torch) → uint8 [N,H,W,3] (numpy)."""
-    import torch
+def _to_uint8_hwc(images, size: tuple[int, int]) -> np.ndarray:
+    """[N,3,H,W] float in [-1,1] (torch) → uint8 [N,height,width,3] (numpy), resized to ``size`` = (width, height).
 
-    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
+    The resize is bicubic (antialiased when shrinking) in torch rather than in swscale: FFmpeg 8's scaler was seen
+    to give run-to-run different pixels, which would break "same seed → identical frames".
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = images.float()
+    if (x.shape[-1], x.shape[-2]) != tuple(size):
+        x = F.interpolate(x, size=(size[1], size[0]), mode="bicubic", align_corners=False, antialias=True)
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
@@ -168,6 +176,10 @@ class _Muxer:
         self.video.pix_fmt = "yuv420p"
         self.video.codec_context.time_base = 1 / rate
         self.video.options = {"crf": str(crf), "preset": "veryfast"}
+        # x264 was seen to give run-to-run different bitstreams for identical frames when it ran in the process
+        # that runs torch, and with more than one thread; in its own process and one thread it is reproducible
+        # (see _EncoderProcess), which "same seed + input -> identical frames" needs.
+        self.video.codec_context.thread_count = 1
         self.size = size
         # audio: planar float, mono or stereo
         if audio.ndim == 1:
@@ -204,12 +216,9 @@ class _Muxer:
             self._audio_pos += n
 
     def write_frames(self, frames: np.ndarray) -> None:
-        """Encode uint8 [N,H,W,3] RGB frames (resized with swscale's Lanczos when needed)."""
-        w, h = self.size
+        """Encode uint8 [N,H,W,3] RGB frames of the output size."""
         for img in frames:
             vf = self.av.VideoFrame.from_ndarray(img, format="rgb24")
-            if (vf.width, vf.height) != (w, h):
-                vf = vf.reformat(width=w, height=h, interpolation="LANCZOS")
             vf.pts = self._frame_index
             for packet in self.video.encode(vf):
                 self.container.mux(packet)
@@ -229,6 +238,76 @@ class _Muxer:
             self.container.close()
         except Exception:
             pass
+
+
+def _encoder_main(conn, path, fps, size, audio, sample_rate, crf) -> None:
+    """Body of the encoder process: receive frame batches, mux them, report "ok" or the error."""
+    muxer = None
+    try:
+        muxer = _Muxer(Path(path), fps, size, audio, sample_rate, crf)
+        conn.send("ready")
+        while True:
+            msg = conn.recv()
+            if msg is None:
+                break
+            shape, data = msg
+            muxer.write_frames(np.frombuffer(data, np.uint8).reshape(shape))
+        muxer.close()
+        muxer = None
+        conn.send("ok")
+    except BaseException as exc:  # reported to the parent, which raises it as a VJError
+        if muxer is not None:
+            muxer.abort()
+        try:
+            conn.send(f"{type(exc).__name__}: {exc}")
+        except (OSError, ValueError):
+            pass
+
+
+class _EncoderProcess:
+    """Runs :class:`_Muxer` in a spawned process.
+
+    Encoding apart from torch makes the output reproducible (see :class:`_Muxer`) and overlaps encoding with
+    generation on another core. Same interface as :class:`_Muxer`: ``write_frames``, ``close``, ``abort``.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], audio: np.ndarray, sample_rate: int, crf: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_encoder_main, args=(child, str(path), fps, size, audio, sample_rate, crf),
+                                 name="vj-encoder", daemon=True)
+        self._proc.start()
+        child.close()
+        self._expect("ready")
+
+    def _expect(self, what: str) -> None:
+        try:
+            msg = self._conn.recv()
+        except EOFError:
+            msg = f"the encoder process ended unexpectedly (exit code {self._proc.exitcode})"
+        if msg != what:
+            self.abort()
+            raise VJError(f"video encoding failed: {msg}")
+
+    def write_frames(self, frames: np.ndarray) -> None:
+        frames = np.ascontiguousarray(frames, np.uint8)
+        try:
+            self._conn.send((frames.shape, frames.tobytes()))
+        except (BrokenPipeError, EOFError, OSError):
+            self._expect("(never)")
+
+    def close(self) -> None:
+        self._conn.send(None)
+        self._expect("ok")
+        self._proc.join(timeout=30)
+
+    def abort(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=10)
+        self._conn.close()
 
 
 def check_device(device: str):
@@ -313,6 +392,8 @@ def render(opts: RenderOptions) -> Path:
 
     gen = load_generator(opts.model, weights=opts.weights, device=opts.device, seed=opts.seed) \
         if _accepts_seed(load_generator) else load_generator(opts.model, weights=opts.weights, device=opts.device)
+    if opts.model.lower() != "auto":  # "auto" says itself which generator it chose, and why
+        log.info("generator: %s on %s", getattr(gen, "model_name", opts.model), device)
     size = opts.resolution or (gen.resolution, gen.resolution)
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent)
@@ -321,7 +402,7 @@ def render(opts: RenderOptions) -> Path:
     muxer = None
     bar = _Progress(opts.progress, n_frames, "rendering")
     try:
-        muxer = _Muxer(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
+        muxer = _EncoderProcess(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
         with torch.inference_mode():
             for first in range(0, n_frames, opts.batch_size):
                 last = min(first + opts.batch_size, n_frames)
@@ -331,7 +412,7 @@ def render(opts: RenderOptions) -> Path:
                 images = gen(noise, cv, trunc)
                 if not torch.isfinite(images).all():
                     raise VJError("the generator produced NaN/inf pixels (corrupt weights?)")
-                muxer.write_frames(_to_uint8_hwc(images))
+                muxer.write_frames(_to_uint8_hwc(images, size))
                 bar.advance(last - first)
         muxer.close()
         muxer = None
