@@ -176,3 +176,17 @@ def test_real_recording_drives_both_vectors(testdata):
     assert np.abs(np.diff(t.noise, axis=0)).sum(axis=1)[30:].min() > 0  # moves all the time with music
     dominant = t.class_vectors[30:].argmax(axis=1)
     assert len(set(dominant.tolist())) >= 2  # the harmony changes, so does the leading class
+
+
+def test_palette_crossfade_blends_the_two_class_vectors():
+    m = Mapper(MappingSettings(classes=[1, 2]), seed=0)
+    f = stream(n=1, pitch_of=lambda i: 0)[0]
+    for _ in range(30):
+        m.step(f, 1 / 30)
+    m.set_palette([1, 2], [700, 701], 0.25)
+    lat = m.step(f, 1 / 30)
+    old, new = lat.class_vector[[1, 2]].sum(), lat.class_vector[[700, 701]].sum()
+    assert new == pytest.approx(old / 3, rel=1e-5)  # 0.25 vs 0.75 of the same chroma weights
+    m.set_palette([1, 2], [700, 701], 1.0)
+    lat = m.step(f, 1 / 30)
+    assert lat.class_vector[[1, 2]].sum() == 0 and m.classes == [700, 701]

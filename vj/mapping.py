@@ -211,6 +211,9 @@ class Mapper:
         self._beat_count = None
         # Offline (lookahead) overrides, filled by map_offline.
         self._fixed_order: np.ndarray | None = None
+        # Preset crossfade: class vector = (1 - mix) * v(_fade_source) + mix * v(classes)
+        self._fade_source: list[int] = []
+        self._fade_mix = 1.0
 
     # -- live controls --------------------------------------------------------------------------------------
     def set_classes(self, classes: list[int]) -> None:
@@ -220,6 +223,28 @@ class Mapper:
             raise VJError("class indices must be within 0..999")
         self.classes = classes
         self.settings.num_classes = len(classes)
+
+    def set_palette(self, source: list[int], target: list[int], mix: float) -> None:
+        """Follow a palette crossfade (a preset switch): the class vector blends
+        ``(1 - mix) * v(source) + mix * v(target)``, each built from the same chroma weights.
+
+        Args:
+            source: ImageNet indices fading out (empty = no fade).
+            target: ImageNet indices fading in (becomes :attr:`classes`).
+            mix: 0..1 progress of the fade.
+
+        Raises:
+            VJError: an index outside 0..999.
+        """
+        if list(target) and list(target) != list(self.classes):
+            self.set_classes(list(target))
+        source = [int(c) for c in source][:12]
+        if any(not 0 <= c < NUM_CLASSES for c in source):
+            raise VJError("class indices must be within 0..999")
+        mix = min(max(float(mix), 0.0), 1.0) if math.isfinite(mix) else 1.0
+        fading = bool(source) and source != list(self.classes) and mix < 1.0
+        self._fade_source = source if fading else []
+        self._fade_mix = mix if fading else 1.0
 
     def apply_params(self, values: dict[str, float]) -> None:
         """Take the registry's ``gan.*`` values (see :mod:`vj.control.params`); unknown names are ignored."""
@@ -244,9 +269,8 @@ class Mapper:
         damp = self._rng.random(DIM_Z) < 0.5
         return np.where(damp, 1.0 - self.settings.jitter, 1.0).astype(np.float32)
 
-    def _pitch_order(self) -> np.ndarray:
-        """Pitch classes tied to ``classes[0..n-1]``."""
-        n = len(self.classes)
+    def _pitch_order(self, n: int) -> np.ndarray:
+        """Pitch classes tied to the first ``n`` classes of a palette."""
         ranking = self._fixed_order if self._fixed_order is not None else np.argsort(-self._power, kind="stable")
         top = ranking[:n]
         return top if self.settings.sort_classes_by_power else np.sort(top)
@@ -271,8 +295,14 @@ class Mapper:
         return self._smoothed
 
     def _class_vector(self, pitch_weights: np.ndarray) -> np.ndarray:
+        cv = self._palette_vector(pitch_weights, self.classes)
+        if self._fade_source:
+            cv = (1.0 - self._fade_mix) * self._palette_vector(pitch_weights, self._fade_source) + self._fade_mix * cv
+        return cv
+
+    def _palette_vector(self, pitch_weights: np.ndarray, classes: list[int]) -> np.ndarray:
         s = self.settings
-        order = self._pitch_order()
+        order = self._pitch_order(len(classes))
         w = pitch_weights[order]
         cv = np.zeros(NUM_CLASSES, np.float32)
         peak = float(w.max()) if w.size else 0.0
@@ -280,7 +310,7 @@ class Mapper:
             w = w / peak
         else:  # silence: hold an even mix so the picture stays an image, not noise
             w = np.full(len(order), 1.0 / max(len(order), 1), np.float32)
-        np.add.at(cv, np.asarray(self.classes[: len(order)]), w.astype(np.float32) * s.depth)
+        np.add.at(cv, np.asarray(classes[: len(order)]), w.astype(np.float32) * s.depth)
         return cv
 
     def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float) -> None:

@@ -187,10 +187,10 @@ class InferenceThread:
         if self.registry is None:
             return
         self.mapper.apply_params(self.registry.snapshot())
-        classes = tuple(self.registry.classes)
-        if classes and classes != tuple(self.mapper.classes):
+        palette = self.registry.palette  # target = registry.classes; source/mix during a preset crossfade
+        if palette.target or palette.source:
             try:
-                self.mapper.set_classes(list(classes))
+                self.mapper.set_palette(list(palette.source), list(palette.target), palette.mix)
             except Exception as exc:  # a bad palette is ignored, not fatal
                 self.last_error = str(exc)
 
