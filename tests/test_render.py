@@ -162,7 +162,7 @@ def test_failed_render_leaves_no_output_or_temp_file(tmp_path, testdata, monkeyp
     real = vj.models.load_generator
 
     def exploding(*a, **k):
-        gen = real("cppn")
+        gen = real("cppn", seed=k.get("seed", 0))
         calls = {"n": 0}
 
         def forward(*args):

@@ -50,6 +50,8 @@ class RenderOptions:
         save_latents, load_latents: write the latent trajectory to / read it from an ``.npz``.
         hop_size: analysis hop [samples].
         crf: x264 constant rate factor (lower = better quality, bigger file).
+        precision: BigGAN arithmetic, "fp32" (default), "bf16" or "fp16" (batch-norm statistics stay fp32;
+            see :mod:`vj.models.fast`). The CPPN always runs in fp32.
         progress: show a progress bar.
     """
 
@@ -69,6 +71,7 @@ class RenderOptions:
     load_latents: Path | None = None
     hop_size: int = 512
     crf: int = 18
+    precision: str = "fp32"
     progress: bool = True
     settings: MappingSettings = field(default_factory=MappingSettings)
 
@@ -390,8 +393,8 @@ def render(opts: RenderOptions) -> Path:
 
     from vj.models import load_generator
 
-    gen = load_generator(opts.model, weights=opts.weights, device=opts.device, seed=opts.seed) \
-        if _accepts_seed(load_generator) else load_generator(opts.model, weights=opts.weights, device=opts.device)
+    gen = load_generator(opts.model, weights=opts.weights, device=opts.device, seed=opts.seed)
+    gen = _fast_path(gen, device, opts.precision)
     if opts.model.lower() != "auto":  # "auto" says itself which generator it chose, and why
         log.info("generator: %s on %s", getattr(gen, "model_name", opts.model), device)
     size = opts.resolution or (gen.resolution, gen.resolution)
@@ -428,10 +431,17 @@ def render(opts: RenderOptions) -> Path:
     return output
 
 
-def _accepts_seed(fn) -> bool:
-    import inspect
+def _fast_path(gen, device, precision: str):
+    """The fastest honest path for a render: :func:`vj.models.fast.prepare_cpu` on the CPU (threads, NHWC,
+    CPU attention), :func:`vj.models.fast.to_precision` on CUDA when a lower precision is asked for."""
+    import torch
 
-    try:
-        return "seed" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    from vj.models import fast
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    is_biggan = getattr(gen, "model_name", "").startswith("biggan")
+    if device.type == "cpu":
+        return fast.prepare_cpu(gen, dtype=dtype if is_biggan else torch.float32)
+    if is_biggan and dtype != torch.float32:
+        return fast.to_precision(gen, dtype)
+    return gen

@@ -195,7 +195,8 @@ def run(args) -> int:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VJError(f"--device {args.device}: no CUDA device is available")
     # float32 here: the runner (vj.engine.gpu) picks fp16 for CUDA itself when it prepares the generator
-    gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False)
+    gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False,
+                         seed=args.seed)
     model_label = getattr(gen, "model_name", args.model)
     frame_fn = make_frame_fn(gen, dev)
     mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)

@@ -31,6 +31,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto",
                    help="auto (BigGAN-deep-128 if its weights are here, else CPPN), cppn, biggan-deep-128/256/512")
     p.add_argument("--weights", default=None, metavar="PATH", help="BigGAN weights: a directory or a .bin/.safetensors")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="BigGAN arithmetic (default fp32; bf16 is ~1.8x faster on CPUs with AVX512-BF16)")
     p.add_argument("--crf", type=ranged(int, 0, 51), default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--hop", type=ranged(int, 64, 8192), default=512, help="analysis hop [samples] (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -106,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             load_latents=args.load_latents,
             hop_size=args.hop,
             crf=args.crf,
+            precision=args.precision,
             progress=not args.no_progress,
             settings=settings,
         )

@@ -76,14 +76,14 @@ def list_models() -> list[dict]:
     return rows
 
 
-def _cppn(device, dtype):
+def _cppn(device, dtype, seed=0):
     from vj.models.cppn import CPPN
 
-    return CPPN(resolution=128, seed=0).to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return CPPN(resolution=128, seed=seed).to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
 def load_generator(name: str = "auto", weights: str | os.PathLike | None = None, device="cpu", dtype=None,
-                   download: bool = True, repo: str | None = None):
+                   download: bool = True, repo: str | None = None, seed: int = 0):
     """Build an image generator ready for inference.
 
     Args:
@@ -97,6 +97,7 @@ def load_generator(name: str = "auto", weights: str | os.PathLike | None = None,
         dtype: parameter dtype, :data:`torch.float32` when None.
         download: for an explicit BigGAN name, download missing weights from the Hub (with a progress bar).
         repo: Hub repository override (else ``$VJ_BIGGAN_REPO``, else the default; see :mod:`vj.models.weights`).
+        seed: seeds the CPPN's random network (its look); BigGAN ignores it.
 
     Returns:
         ``torch.nn.Module`` in eval mode with gradients off, with ``resolution`` [px] and ``model_name``.
@@ -112,14 +113,14 @@ def load_generator(name: str = "auto", weights: str | os.PathLike | None = None,
     key = canonical_name(name)
     dtype = dtype or torch.float32
     if key == "cppn":
-        return _cppn(device, dtype)
+        return _cppn(device, dtype, seed)
     if key == "auto":
         loc = W.find_local("biggan-deep-128", weights, repo)
         if loc is None:
             rid = W.repo_for("biggan-deep-128", repo)
             log.info("model: CPPN (no BigGAN-deep-128 weights in the Hugging Face cache for %s and no --weights; "
                      "run `vj weights download biggan-deep-128` once online to use BigGAN)", rid)
-            return _cppn(device, dtype)
+            return _cppn(device, dtype, seed)
         loc = W.adopt_config_name(loc)
         log.info("model: %s (weights from %s)", loc.model_name, loc.describe())
         return W.load_location(loc).to(device=device, dtype=dtype)
