@@ -213,13 +213,28 @@ def test_start_up_errors_are_one_line(args, message, capsys):
     assert len(err) == 1 and err[0].startswith("vj: error:") and message in err[0]
 
 
-def test_no_display_without_headless_is_a_clear_error():
+def _no_display_env() -> dict:
     env = os.environ.copy()
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
-    out = vj_live("--duration", 1, env=env)
+    return env
+
+
+def test_fullscreen_without_a_display_is_a_clear_error():
+    out = vj_live("--fullscreen", "--duration", 1, env=_no_display_env())
     assert out.returncode != 0
     assert out.stderr.strip().splitlines()[-1].startswith("vj: error:") and "--headless" in out.stderr
+
+
+def test_plain_live_without_a_display_runs_headless_and_reports_status(tmp_path):
+    stats = tmp_path / "s.jsonl"
+    out = vj_live("--duration", 7, "--stats", stats, env=_no_display_env())
+    assert out.returncode == 0, out.stderr
+    assert "running headless instead" in out.stderr
+    status = [ln for ln in out.stderr.splitlines() if ln.startswith("vj: live ") and "display" in ln]
+    assert status and "generator" in status[0], out.stderr
+    rows = read_stats(stats)
+    assert len(rows) >= 5 and rows[-2]["gan_fps"] > 0
 
 
 def test_escape_needs_two_presses_in_fullscreen(xdisplay, monkeypatch):

@@ -159,20 +159,25 @@ def test_failed_render_leaves_no_output_or_temp_file(tmp_path, testdata, monkeyp
     import vj.models
     from vj.render import RenderOptions, render
 
+    import torch
+
     real = vj.models.load_generator
 
+    class Exploding(torch.nn.Module):
+        """The CPPN, except that its second call is interrupted as if the user pressed Ctrl-C mid-render."""
+
+        def __init__(self, gen):
+            super().__init__()
+            self.gen, self.resolution, self.model_name, self.calls = gen, gen.resolution, "cppn", 0
+
+        def forward(self, *args):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return self.gen(*args)
+
     def exploding(*a, **k):
-        gen = real("cppn", seed=k.get("seed", 0))
-        calls = {"n": 0}
-
-        def forward(*args):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-render
-            return gen(*args)
-
-        forward.resolution = gen.resolution
-        return forward
+        return Exploding(real("cppn", seed=k.get("seed", 0)))
 
     monkeypatch.setattr(vj.models, "load_generator", exploding)
     out = tmp_path / "song.mp4"

@@ -29,8 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Debian packages needed to run vj (audio I/O, headless GL).
-APT_RUNTIME = ["libportaudio2", "libegl1", "libgl1", "libgl1-mesa-dri", "libglx-mesa0", "xvfb", "xauth"]
+#: Debian packages needed to run vj (audio I/O, GL on screen and headless, the overlay's font).
+APT_RUNTIME = ["libportaudio2", "libegl1", "libgl1", "libgl1-mesa-dri", "libglx-mesa0", "xvfb", "xauth",
+               "fonts-dejavu-core", "libfontconfig1", "libfreetype6"]  # the last three: the overlay's text
 #: Extra Debian packages the test suite drives for real: a virtual X server, a PulseAudio null sink with the
 #: ALSA bridge so PortAudio can capture from it, and liblo's command-line OSC client/server.
 APT_TEST = ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "liblo-tools", "alsa-utils"]

@@ -381,13 +381,10 @@ def render(opts: RenderOptions) -> Path:
     if opts.save_latents is not None:
         track.save(opts.save_latents)
 
-    try:
-        from vj.models.imagenet import class_names
+    from vj.models.imagenet import class_names
 
-        names = class_names()
-        log.info("classes: %s", ", ".join(f"{names[c]} ({c})" for c in track.classes))
-    except ImportError:
-        pass
+    names = class_names()
+    log.info("classes: %s", ", ".join(f"{names[c]} ({c})" for c in track.classes))
 
     import torch
 

@@ -334,13 +334,10 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
             if cuda and not runner.graphed:
                 _note("ours-fast: CUDA graph capture failed, timed eagerly (graph=false)")
     if "cppn" in wanted_impls:
-        try:
-            from vj.models.cppn import CPPN
-        except ImportError:
-            _note("cppn skipped: vj.models.cppn is not available")
-        else:
-            cppn = CPPN(resolution=resolution, seed=0).to(device).eval().requires_grad_(False)
-            cases.append(_Case("cppn", "float32", lambda: cppn(z, c, trunc), resolution, timer=timer))
+        from vj.models.cppn import CPPN
+
+        cppn = CPPN(resolution=resolution, seed=0).to(device).eval().requires_grad_(False)
+        cases.append(_Case("cppn", "float32", lambda: cppn(z, c, trunc), resolution, timer=timer))
     return cases
 
 

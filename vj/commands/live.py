@@ -13,7 +13,6 @@ is joined and every stream closed before returning.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import math
 import signal
@@ -95,10 +94,8 @@ def configure(parser) -> None:
                    help="set a live parameter at start (repeatable), e.g. --set fx.feedback.amount=0.6")
     r.add_argument("--at", dest="timed", type=_at_spec, action="append", default=[], metavar="S:NAME=VALUE",
                    help="set a live parameter S seconds into the show (repeatable), e.g. --at 3:blackout=1")
-    try:
-        from vj.control import surfaces
-    except ImportError:
-        return
+    from vj.control import surfaces
+
     surfaces.add_arguments(parser)
 
 
@@ -115,10 +112,8 @@ def _resolve_classes(text: str | None) -> list[int] | None:
 
 
 def _class_names():
-    try:
-        from vj.models.imagenet import class_names
-    except ImportError:
-        return None
+    from vj.models.imagenet import class_names
+
     try:
         return class_names()
     except Exception:  # noqa: BLE001 — the overlay shows indices instead
@@ -126,17 +121,9 @@ def _class_names():
 
 
 def _start_surfaces(args, registry, surface, features):
-    try:
-        from vj.control.surfaces import start_surfaces
-    except ImportError:
-        return None
-    kwargs = {}
-    params = inspect.signature(start_surfaces).parameters
-    if "window" in params:
-        kwargs["window"] = getattr(surface, "window", None)
-    if "features" in params:
-        kwargs["features"] = features
-    return start_surfaces(args, registry, **kwargs)
+    from vj.control.surfaces import start_surfaces
+
+    return start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
 
 
 def run(args) -> int:
@@ -202,9 +189,20 @@ def run(args) -> int:
     mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)
     mapper.apply_params(registry.snapshot())
 
-    surface = HeadlessSurface() if args.headless else LiveWindow(
-        size=args.size, fullscreen=args.fullscreen, screen=args.screen, vsync=not args.no_vsync,
-        title="vj")
+    fell_back = False
+    if args.headless:
+        surface = HeadlessSurface()
+    else:
+        try:
+            surface = LiveWindow(size=args.size, fullscreen=args.fullscreen, screen=args.screen,
+                                 vsync=not args.no_vsync, title="vj")
+        except VJError as exc:
+            if args.fullscreen or args.screen is not None:
+                raise  # a show asked for a projector: say it is not there
+            # no display at all (a server, CI, ssh): the show still runs, headless, and says how it is doing
+            log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
+                     "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
+            surface, fell_back = HeadlessSurface(), True
     recorder = front = inference = surfaces = pipeline = stats = None
     old_sigint = signal.getsignal(signal.SIGINT)
     try:
@@ -221,7 +219,9 @@ def run(args) -> int:
         frames = FrameSlot(res, res)
         front = AudioFront(source, features, on_audio=recorder.push_audio if recorder else None)
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
-        fps_cap = args.fps_cap or (60.0 if args.headless else 0.0)
+        if fell_back or args.headless:
+            stats.console_every_s = 5.0
+        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
         show = Show(surface, pipeline, registry, features, frames, stats,
                     ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
                                 screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
@@ -234,6 +234,7 @@ def run(args) -> int:
 
         signal.signal(signal.SIGINT, on_sigint)
         surfaces = _start_surfaces(args, registry, surface, features)
+        show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             registry.set_now(name, value)
         if recorder is not None:

@@ -103,6 +103,9 @@ class Show:
         self.clock = InterpolationClock()
         self.onsets = EventLatch()
         self.beats = EventLatch()
+        #: cumulative beat count of the show's beat clock (tap tempo, MIDI clock, or following the analysis —
+        #: vj.control.tempo.BeatClock.beat_count); None = count the analysis beats directly
+        self.beat_source = None
         self.stop_requested = False  # set by SIGINT
         self.last_frame_id = 0
         self._last_latency_hop = -1  # newest audio hop whose latency was measured
@@ -248,7 +251,10 @@ class Show:
 
         _, f = self.features.get()
         onsets = self.onsets.update(f.onset_count) if f is not None else 0
-        beats = self.beats.update(f.beat_count) if f is not None else 0
+        if self.beat_source is not None:
+            beats = min(self.beats.update(self.beat_source()), 1)  # a resync jump is one beat, not several
+        else:
+            beats = self.beats.update(f.beat_count) if f is not None else 0
         level = f.level if f is not None else 0.0
         fx = self.fx.update(now, dt, onsets, beats, level, p)
         self.pipeline.render(self.clock.t(now, freeze), p.get("fx.sharpen.amount", 0.0), fx)

@@ -72,10 +72,8 @@ class FrameFn:
         self._fails = 0
 
     def _make_runner(self):
-        try:
-            from vj.engine.gpu import make_runner  # written separately; optional here
-        except ImportError:
-            return None
+        from vj.engine.gpu import make_runner
+
         try:
             return make_runner(self.gen, batch_size=1, device=self.device)
         except Exception as exc:  # noqa: BLE001 — eager rather than refuse to play

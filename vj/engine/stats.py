@@ -13,6 +13,7 @@ All times are ``time.perf_counter()`` seconds.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections import deque
@@ -68,6 +69,10 @@ class StatsCollector:
         path: file to append to, or None to only keep figures in memory (the overlay reads them).
         t0_s: the show's start instant (perf_counter) [s]; ``t_s`` is counted from it.
         keep: how many latency samples to keep for the rolling overlay figures.
+
+    Attributes:
+        console_every_s: when > 0, also log a one-line status on the ``vj`` logger this often [s] (a headless
+            show has no overlay to read).
     """
 
     def __init__(self, path: str | os.PathLike | None, t0_s: float, keep: int = 256):
@@ -81,6 +86,8 @@ class StatsCollector:
         self._next_s = self.t0_s + 1.0
         self.lines_written = 0
         self.last: dict = {}
+        self.console_every_s = 0.0
+        self._console_s = self.t0_s
         self._fh = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
 
     def swap(self, now_s: float) -> None:
@@ -140,6 +147,11 @@ class StatsCollector:
         while self._next_s <= now_s:
             self._next_s += 1.0
         self.last = rec
+        if self.console_every_s and now_s - self._console_s >= self.console_every_s:
+            self._console_s = now_s
+            logging.getLogger("vj").info(
+                "live %5.0f s: display %.1f fps, generator %.1f fps, latency p50 %s ms, input %s",
+                rec["t_s"], rec["display_fps"], rec["gan_fps"], rec["latency_ms_p50"], rec["source_state"] or "-")
         if self._fh is not None:
             self._fh.write(json.dumps(rec) + "\n")
             self._fh.flush()
