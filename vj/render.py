@@ -313,31 +313,6 @@ class _EncoderProcess:
         self._conn.close()
 
 
-def check_device(device: str):
-    """Parse a torch device string and check it exists here.
-
-    Returns:
-        torch.device.
-
-    Raises:
-        VJError: malformed device string, or CUDA/MPS asked for where it is not available.
-    """
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise VJError(f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise VJError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise VJError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif dev.type != "cpu":
-        raise VJError(f"--device {device}: only cpu and cuda devices are supported")
-    return dev
-
-
 def render(opts: RenderOptions) -> Path:
     """Render ``opts.audio`` to ``opts.output``.
 
@@ -349,8 +324,10 @@ def render(opts: RenderOptions) -> Path:
     """
     from vj.audio.decode import load_audio
 
+    from vj.models import resolve_device
+
     output = check_output_path(opts.output)
-    device = check_device(opts.device)
+    device = resolve_device(opts.device)
     settings = opts.settings
     settings.fps = opts.fps
     settings.validate()

@@ -410,19 +410,10 @@ def run(args) -> int:
     import torch
 
     from vj.errors import VJError
+    from vj.models import resolve_device
     from vj.models.fast import physical_cores
 
-    dev = args.device
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(dev)
-    except (RuntimeError, TypeError):
-        raise VJError(f"unknown device {args.device!r} (use cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VJError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
-    if device.type not in ("cpu", "cuda"):
-        raise VJError(f"unsupported device {args.device!r} (use cpu, cuda, cuda:N or auto)")
+    device = resolve_device(args.device)
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)
     impls = args.impl or list(IMPLS)

@@ -150,7 +150,7 @@ def run(args) -> int:
     from vj.engine.stats import StatsCollector
     from vj.errors import VJError
     from vj.mapping import Mapper, MappingSettings
-    from vj.models import load_generator
+    from vj.models import load_generator, resolve_device
 
     if args.screenshot_every and not (args.screenshot and "{n}" in args.screenshot):
         raise VJError("--screenshot-every needs --screenshot with {n} in the name, e.g. shot_{n}.png")
@@ -178,9 +178,7 @@ def run(args) -> int:
     # later is waited for while the show goes on
     source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop or args.input == "demo"}
                                         if is_file else {"strict": True}))
-    dev = torch.device(args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VJError(f"--device {args.device}: no CUDA device is available")
+    dev = resolve_device(args.device)
     # float32 here: the runner (vj.engine.gpu) picks fp16 for CUDA itself when it prepares the generator
     gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False,
                          seed=args.seed)

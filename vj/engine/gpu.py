@@ -429,20 +429,11 @@ def make_runner(gen: torch.nn.Module, batch_size: int = 1, device="auto", dtype:
     Raises:
         VJError: a CUDA device was asked for but CUDA is unavailable, or an unknown device string.
     """
-    from vj.errors import VJError
+    from vj.models import resolve_device
 
-    if device is None or str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise VJError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
+    dev = resolve_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise VJError(f"device {device} asked for, but CUDA is not available (use --device cpu)")
         return GraphRunner(gen, batch_size, dev, dtype or torch.float16, capture=capture)
-    if dev.type != "cpu":
-        raise VJError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or auto)")
     if dtype is None:
         from vj.models.fast import cpu_dtype
 

@@ -76,6 +76,38 @@ def list_models() -> list[dict]:
     return rows
 
 
+def resolve_device(device="auto"):
+    """Parse a device argument and check that it exists on this machine.
+
+    Args:
+        device: ``"auto"`` or None (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, or a
+            :class:`torch.device`.
+
+    Returns:
+        torch.device.
+
+    Raises:
+        VJError: a malformed device string, a device type other than cpu/cuda, CUDA asked for where it is not
+            available, or a CUDA index beyond the devices present.
+    """
+    import torch
+
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise VJError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VJError(f"device {device}: no CUDA GPU is available here (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise VJError(f"device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type != "cpu":
+        raise VJError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or auto)")
+    return dev
+
+
 def _cppn(device, dtype, seed=0):
     from vj.models.cppn import CPPN
 
