@@ -15,7 +15,8 @@ from its README's description; none of its code is used):
 
 Deviations from the original, on purpose:
 
-* Causal by default (what live needs): loudness is normalised against its running range, class smoothing is an
+* Causal by default (what live needs): loudness is normalised against its recent range (by the analysis,
+  :attr:`vj.audio.features.Features.level`), class smoothing is an
   exponential moving average with the same mean delay as the original's ``smooth_factor``-frame block average,
   and the pitch ranking used by ``sort_classes_by_power`` is the running chroma power so far. With
   ``lookahead=True`` (offline renders, :func:`map_offline`) loudness is normalised over the whole song, class
@@ -159,24 +160,6 @@ def truncated_noise(rng: np.random.Generator, truncation: float, dim: int = DIM_
     return (x * truncation).astype(np.float32)
 
 
-class _RunningRange:
-    """Causal min/max tracker whose extremes relax towards the signal (time constant ``tau_s``)."""
-
-    def __init__(self, tau_s: float = 8.0):
-        self.tau_s = tau_s
-        self.lo = math.inf
-        self.hi = -math.inf
-
-    def normalise(self, x: float, dt_s: float) -> float:
-        if not math.isfinite(self.lo):
-            self.lo = self.hi = x
-        relax = 1.0 - math.exp(-dt_s / self.tau_s)
-        self.lo = min(x, self.lo + (x - self.lo) * relax)
-        self.hi = max(x, self.hi + (x - self.hi) * relax)
-        span = self.hi - self.lo
-        return 0.0 if span < 1e-6 else (x - self.lo) / span
-
-
 class Mapper:
     """Causal mapping, stepped once per video frame with the newest :class:`Features`.
 
@@ -205,7 +188,6 @@ class Mapper:
         self._weights = np.zeros(12, np.float32)  # per pitch class, before smoothing
         self._smoothed = np.zeros(12, np.float32)
         self._power = np.zeros(12, np.float64)  # running chroma power for the pitch ranking
-        self._level_range = _RunningRange()
         self._rise_peak = 1e-3
         self._prev_level = 0.0
         self._beat_count = None
@@ -333,7 +315,9 @@ class Mapper:
         np.clip(self.noise, -2.0 * s.truncation, 2.0 * s.truncation, out=self.noise)
 
     def _level_and_rise(self, f: Features, dt_s: float) -> tuple[float, float]:
-        level = self._level_range.normalise(float(f.level) if math.isfinite(f.level) else 0.0, dt_s)
+        # Features.level is already normalised 0..1 against its recent range by the analysis (with a minimum
+        # span, so hiss is not stretched to full scale); the original normalised over the whole song instead.
+        level = min(max(float(f.level), 0.0), 1.0) if math.isfinite(f.level) else 0.0
         rise = max(0.0, level - self._prev_level)
         self._prev_level = level
         self._rise_peak = max(self._rise_peak * math.exp(-dt_s / 8.0), rise, 1e-3)
