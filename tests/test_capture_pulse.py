@@ -93,6 +93,25 @@ def _offset_samples(captured: np.ndarray, ref: np.ndarray) -> tuple[int, float]:
     return lag, float(corr[lag] / np.dot(ref, ref))
 
 
+def _window_matches(captured: np.ndarray, ref: np.ndarray, lag: int, sr: int, win_s=0.25, search_s=0.05):
+    """Cosine similarity of each ``win_s`` window of ``ref`` with ``captured`` around ``lag``, re-aligned locally
+    within ±``search_s`` — so one late buffer (an underrun under load) spoils one window, while audio re-cut every
+    buffer spoils them all. Returns one score per window whose reference is not silent."""
+    win, search = int(win_s * sr), int(search_s * sr)
+    scores = []
+    for start in range(0, len(ref) - win + 1, win):
+        r = ref[start : start + win]
+        if np.sqrt(np.mean(r * r)) < 1e-3:
+            continue
+        lo = max(0, lag + start - search)
+        seg = captured[lo : lag + start + win + search]
+        if len(seg) < win:
+            break
+        frames = np.lib.stride_tricks.sliding_window_view(seg, win)
+        scores.append(float(np.max(frames @ r / (np.linalg.norm(frames, axis=1) * np.linalg.norm(r) + 1e-12))))
+    return np.array(scores)
+
+
 def _onsets_s(x: np.ndarray, sr: int) -> np.ndarray:
     import aubio
 
@@ -237,7 +256,9 @@ def test_file_monitor_is_heard_in_step_with_its_hops(pulse, testdata):
         live.stop()
     captured = rec.audio()
     lag, peak = _offset_samples(captured, ref)
-    assert peak > 0.9, (peak, src.monitor_resyncs)  # heard intact: played continuously, not re-cut per buffer
+    scores = _window_matches(captured, ref, lag, sr)
+    # heard intact: played continuously, not re-cut per buffer (one glitch from an overloaded machine is allowed)
+    assert len(scores) >= 8 and np.median(scores) > 0.9, (np.round(scores, 3), peak, src.monitor_resyncs)
     # perf_counter time at which the file's first sample was captured back from the sink ...
     hops = np.arange(rec.n)
     slope, intercept = np.polyfit(hops, rec.times[: rec.n], 1)
