@@ -35,3 +35,24 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.fail(f"test recordings not found at {TESTDATA} (set VJ_TESTDATA)")
     return TESTDATA
+
+
+@pytest.fixture
+def torch_state_restored():
+    """Restore torch's process-wide state after the test: intra-op threads and denormal flushing (off)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def torch_one_thread(torch_state_restored):
+    """One intra-op thread for the test (on a shared 2-core machine small ops run several times faster without
+    contention), then torch's state restored."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield

@@ -13,12 +13,8 @@ KEYS = {"impl", "device", "dtype", "batch", "resolution", "ms_median", "ms_p99",
 
 
 @pytest.fixture(autouse=True)
-def _cache_and_threads(tmp_path, monkeypatch):
+def _cache_and_threads(tmp_path, monkeypatch, torch_state_restored):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(False)
 
 
 def lines(out: str) -> list[dict]:

@@ -27,13 +27,7 @@ from vj.models.biggan import (  # noqa: E402
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, small ops run several times faster without contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_pair(config: BigGANConfig, seed: int = 0):

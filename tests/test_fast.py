@@ -18,14 +18,7 @@ from vj.models.fast import MixedPrecisionBigGAN, physical_cores, prepare_cpu, ps
 TRUNCATIONS = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads, flush = torch.get_num_threads(), torch.set_flush_denormal(False)
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(False)
-    del flush
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from vj.errors import VJError
 from vj.models.biggan import BigGANDeep
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(False)
+pytestmark = pytest.mark.usefixtures("torch_state_restored")
 
 
 @pytest.fixture(scope="module")
