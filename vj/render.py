@@ -153,14 +153,14 @@ def _to_uint8_hwc(images, size: tuple[int, int]) -> np.ndarray:
     The resize is bicubic (antialiased when shrinking) in torch rather than in swscale: FFmpeg 8's scaler was seen
     to give run-to-run different pixels, which would break "same seed → identical frames".
     """
-    import torch
     import torch.nn.functional as F
+
+    from vj.engine.gpu import to_rgba_uint8
 
     x = images.float()
     if (x.shape[-1], x.shape[-2]) != tuple(size):
         x = F.interpolate(x, size=(size[1], size[0]), mode="bicubic", align_corners=False, antialias=True)
-    x = ((x.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return np.ascontiguousarray(to_rgba_uint8(x)[..., :3].cpu().numpy())
 
 
 class _Muxer:
