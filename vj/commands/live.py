@@ -4,7 +4,7 @@ Threads (see DESIGN.md): the audio source's thread copies hops; the analysis thr
 :class:`Features` (latest-wins slot + event counters); the inference thread maps the newest features and the live
 parameters to latents and generates frames into a latest-wins frame slot; the main thread runs the window:
 interpolation between the last two frames, upscale, effects, overlay, swap. Nobody waits for anybody.
-Control surfaces (OSC, MIDI, presets, tempo) attach through :mod:`vj.control.surfaces` when present.
+Control surfaces (OSC, MIDI, presets, tempo, keys) attach through :mod:`vj.control.surfaces`.
 
 Ends on window close, Escape (twice within 1 s, or held, when fullscreen), Ctrl-C, or ``--duration``; every thread
 is joined and every stream closed before returning.
@@ -120,12 +120,6 @@ def _class_names():
         return None
 
 
-def _start_surfaces(args, registry, surface, features):
-    from vj.control.surfaces import start_surfaces
-
-    return start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
-
-
 def run(args) -> int:
     """Play until the window closes, Ctrl-C or ``--duration``.
 
@@ -140,6 +134,7 @@ def run(args) -> int:
 
     from vj.audio.sources import open_source
     from vj.control.params import ParamRegistry
+    from vj.control.surfaces import start_surfaces
     from vj.display.pipeline import Pipeline
     from vj.display.show import Show, ShowOptions
     from vj.display.window import HeadlessSurface, LiveWindow, param_keys
@@ -231,7 +226,7 @@ def run(args) -> int:
             show.stop_requested = True
 
         signal.signal(signal.SIGINT, on_sigint)
-        surfaces = _start_surfaces(args, registry, surface, features)
+        surfaces = start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
         show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             registry.set_now(name, value)
