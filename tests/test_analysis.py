@@ -28,11 +28,9 @@ def _in_ranges(f: Features) -> bool:
 
 
 @pytest.fixture(scope="module")
-def pop(testdata):
-    """First 12 s of the annotated pop clip, mono float32."""
-    from vj.audio.decode import load_audio
-
-    y, sr = load_audio(testdata / "annotated" / "easy_example.flac")
+def pop(demo_audio):
+    """First 12 s of the bundled demo piece (intro and groove: pad, bass, drums), mono float32."""
+    y, sr = demo_audio
     assert sr == SR
     return y[: 12 * sr]
 

@@ -22,8 +22,8 @@ def _one_line_error(capsys, rc):
     return err
 
 
-def test_csv_to_stdout(capsys, testdata):
-    rc = main(["analyze", str(testdata / "madmom" / "sample.wav")])
+def test_csv_to_stdout(capsys, mono_wav):
+    rc = main(["analyze", str(mono_wav)])
     assert rc == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0] == COLUMNS
@@ -35,9 +35,9 @@ def test_csv_to_stdout(capsys, testdata):
     assert all(0 <= v <= 1 for r in body for v in r[10:])
 
 
-def test_json_with_options(tmp_path, testdata):
+def test_json_with_options(tmp_path, mono_wav):
     out = tmp_path / "a.json"
-    rc = main(["analyze", str(testdata / "madmom" / "sample.wav"), "-o", str(out), "--hop", "256",
+    rc = main(["analyze", str(mono_wav), "-o", str(out), "--hop", "256",
                "--onset-method", "hfc", "--onset-threshold", "0.5", "--pitch-method", "yin",
                "--start", "1.0", "--duration", "1.0"])
     assert rc == 0
@@ -67,23 +67,23 @@ def test_not_audio(capsys, tmp_path):
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_output_permission(capsys, tmp_path, testdata):
+def test_unwritable_output_permission(capsys, tmp_path, mono_wav):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        _one_line_error(capsys, main(["analyze", str(testdata / "madmom" / "sample.wav"), "-o", str(ro / "x.csv")]))
+        _one_line_error(capsys, main(["analyze", str(mono_wav), "-o", str(ro / "x.csv")]))
     finally:
         ro.chmod(0o700)
 
 
 @pytest.mark.parametrize("args", [["-o", "/nonexistent-dir/x.csv"], ["-o", "out.txt"],
                                   ["--onset-method", "bogus"], ["--pitch-method", "bogus"]])
-def test_bad_options(capsys, testdata, args):
-    _one_line_error(capsys, main(["analyze", str(testdata / "madmom" / "sample.wav"), *args]))
+def test_bad_options(capsys, mono_wav, args):
+    _one_line_error(capsys, main(["analyze", str(mono_wav), *args]))
 
 
-def test_output_is_directory(capsys, tmp_path, testdata):
+def test_output_is_directory(capsys, tmp_path, mono_wav):
     d = tmp_path / "dir.csv"
     d.mkdir()
-    _one_line_error(capsys, main(["analyze", str(testdata / "madmom" / "sample.wav"), "-o", str(d)]))
+    _one_line_error(capsys, main(["analyze", str(mono_wav), "-o", str(d)]))

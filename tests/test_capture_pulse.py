@@ -136,12 +136,26 @@ def test_pulse_input_is_listed(pulse, capsys):
     assert "pulse" in [d["name"] for d in listed]
 
 
+def test_capture_detects_the_demo_grooves_onsets(pulse, mono_wav):
+    """The demo's groove from bar 4: its drum hits are known exactly (every eighth note has a hat, kick or snare)."""
+    from vj.audio import demo
+
+    start = 4 * demo.BAR_S
+    hits = np.array(sorted(set(demo.KICK_TIMES_S) | set(demo.SNARE_TIMES_S) | set(demo.HAT_TIMES_S)))
+    duration = sf.info(str(mono_wav)).duration
+    _capture_and_score_onsets(pulse, mono_wav, hits[(hits >= start) & (hits < start + duration)] - start)
+
+
 def test_capture_detects_annotated_onsets(pulse, testdata):
+    """The madmom sample (a real recording) with its hand-annotated onsets."""
+    path = testdata / "madmom" / "sample.wav"
+    _capture_and_score_onsets(pulse, path, np.loadtxt(testdata / "madmom" / "sample.onsets", comments="#"))
+
+
+def _capture_and_score_onsets(pulse, path, annotated):
     import mir_eval
 
-    path = testdata / "madmom" / "sample.wav"
     ref, sr_file = sf.read(str(path), dtype="float32")
-    annotated = np.loadtxt(testdata / "madmom" / "sample.onsets", comments="#")
     rec = Recorder(max_hops=1200)  # ~14 s at 44.1 kHz
     src = LiveInputSource("pulse", hop_size=HOP, sample_rate=sr_file)
     src.start(rec)
@@ -234,11 +248,11 @@ def test_daemon_killed_mid_stream_then_back(pulse):
     assert hung_stream_closes() == 0  # the dead stream was closed, not abandoned
 
 
-def test_file_monitor_is_heard_in_step_with_its_hops(pulse, testdata):
+def test_file_monitor_is_heard_in_step_with_its_hops(pulse, mono_wav):
     """FileSource(monitor=True) plays to the default output (the null sink) when its hops say it is due."""
     from vj.audio.sources import FileSource
 
-    path = testdata / "madmom" / "sample.wav"
+    path = mono_wav
     ref, sr = sf.read(str(path), dtype="float32")
     rec = Recorder(max_hops=1000)
     live = LiveInputSource("pulse", hop_size=HOP, sample_rate=sr)

@@ -81,10 +81,10 @@ def _window_env(display: str) -> dict:
     return env
 
 
-def test_window_shows_changing_frames_blackout_and_stats(xdisplay, testdata, tmp_path):
+def test_window_shows_changing_frames_blackout_and_stats(xdisplay, music_flac, tmp_path):
     stats = tmp_path / "stats.jsonl"
     t = time.monotonic()
-    out = vj_live("--input", f"file:{testdata / 'annotated' / 'easy_example.flac'}", "--duration", 6,
+    out = vj_live("--input", f"file:{music_flac}", "--duration", 6,
                   "--stats", stats, "--fps-cap", 30, "--screenshot", tmp_path / "shot_{n}.png",
                   "--screenshot-every", 1.5, "--at", "4.1:blackout=1", env=_window_env(xdisplay))
     wall = time.monotonic() - t
@@ -110,8 +110,8 @@ def test_window_shows_changing_frames_blackout_and_stats(xdisplay, testdata, tmp
         shutil.copy(tmp_path / "shot_1.png", DOCS_IMG / "live.png")
 
 
-def test_freeze_holds_picture_and_overlay_draws(xdisplay, testdata, tmp_path):
-    out = vj_live("--input", f"file:{testdata / 'madmom' / 'stereo_sample.wav'}", "--duration", 5.5, "--loop",
+def test_freeze_holds_picture_and_overlay_draws(xdisplay, stereo_wav, tmp_path):
+    out = vj_live("--input", f"file:{stereo_wav}", "--duration", 5.5, "--loop",
                   "--fps-cap", 30, "--overlay", "--set", "fx.flash.amount=0", "--set", "fx.zoom.amount=0",
                   "--classes", "jellyfish,daisy,volcano", "--screenshot", tmp_path / "f_{n}.png",
                   "--screenshot-every", 1.4, "--at", "2.2:freeze=1", env=_window_env(xdisplay))
@@ -126,13 +126,13 @@ def test_freeze_holds_picture_and_overlay_draws(xdisplay, testdata, tmp_path):
         shutil.copy(tmp_path / "f_2.png", DOCS_IMG / "overlay.png")
 
 
-def test_headless_record_and_sigint(testdata, tmp_path):
+def test_headless_record_and_sigint(mono_wav, tmp_path):
     stats = tmp_path / "stats.jsonl"
     video = tmp_path / "show.mp4"
     env = os.environ.copy()
     env.pop("DISPLAY", None)
     cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *OSC_ANY, "--headless", "--input",
-           f"file:{testdata / 'madmom' / 'sample.wav'}", "--loop", "--stats", str(stats), "--record", str(video),
+           f"file:{mono_wav}", "--loop", "--stats", str(stats), "--record", str(video),
            "--record-fps", 15, "--fps-cap", 30]
     proc = subprocess.Popen(list(map(str, cmd)), env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -159,7 +159,7 @@ def test_headless_record_and_sigint(testdata, tmp_path):
     assert "recorded" in err
 
 
-def test_live_input_through_pulseaudio_survives_the_device_vanishing(testdata, tmp_path):
+def test_live_input_through_pulseaudio_survives_the_device_vanishing(music_flac, tmp_path):
     """The club path: paplay → null sink → monitor → ALSA pulse plug-in → PortAudio → vj live. Then the daemon is
     killed (an unplugged interface): the show must go on, say so in the stats, and still exit cleanly."""
     (tmp_path / "pulse").mkdir()
@@ -171,7 +171,7 @@ def test_live_input_through_pulseaudio_survives_the_device_vanishing(testdata, t
     stats = tmp_path / "stats.jsonl"
     player = proc = None
     try:
-        player = server.play(testdata / "annotated" / "easy_example.flac")
+        player = server.play(music_flac)
         env = server.client_env()
         env.pop("DISPLAY", None)
         cmd = [sys.executable, "-m", "vj", "live", "--model", "cppn", *OSC_ANY, "--headless", "--input", "pulse",

@@ -163,12 +163,12 @@ def test_latent_track_roundtrip_and_corrupt_file(tmp_path):
         LatentTrack.load(tmp_path / "missing.npz")
 
 
-def test_real_recording_drives_both_vectors(testdata):
+def test_real_music_drives_both_vectors(demo_flac):
     from vj.audio.analysis import analyze_signal
     from vj.audio.decode import load_audio
     from vj.render import frame_features
 
-    y, sr = load_audio(testdata / "annotated" / "easy_example.flac", duration_s=10)
+    y, sr = load_audio(demo_flac, duration_s=10)
     hops = analyze_signal(y, sr, 512)
     frames = frame_features(hops, 300, 30.0, sr, 512)
     assert frames[0].hop_index == -1 and frames[299].hop_index == int(299 / 30 * sr / 512) - 1

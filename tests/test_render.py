@@ -41,10 +41,13 @@ def probe(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def silence_then_music(tmp_path_factory, testdata):
-    """3 s of digital silence followed by 3 s of a real drum recording (easy_example)."""
-    y, sr = sf.read(testdata / "annotated" / "easy_example.flac", dtype="float32")
-    y = y[: 3 * sr] if y.ndim == 1 else y[: 3 * sr].mean(axis=1)
+def silence_then_music(tmp_path_factory, demo_audio):
+    """3 s of digital silence followed by 3 s of music with drums (the demo piece's groove, from bar 4)."""
+    from vj.audio.demo import BAR_S
+
+    y, sr = demo_audio
+    start = int(round(4 * BAR_S * sr))
+    y = y[start : start + 3 * sr]
     path = tmp_path_factory.mktemp("audio") / "silence_then_music.wav"
     sf.write(path, np.concatenate([np.zeros(3 * sr, np.float32), y]), sr)
     return path
@@ -70,8 +73,8 @@ def test_render_real_recording_makes_a_valid_synced_mp4_whose_frames_follow_the_
     assert frames.std() > 10  # an image, not a flat field
 
 
-def test_same_seed_identical_frames_other_seed_differs(tmp_path, testdata):
-    src = testdata / "madmom" / "sample.wav"
+def test_same_seed_identical_frames_other_seed_differs(tmp_path, mono_wav):
+    src = mono_wav
     common = ("--model", "cppn", "--resolution", "64", "--duration", "1.5", "--no-progress")
     paths = [tmp_path / f"{n}.mp4" for n in ("a", "b", "c")]
     for p, seed in zip(paths, (7, 7, 8)):
@@ -82,8 +85,8 @@ def test_same_seed_identical_frames_other_seed_differs(tmp_path, testdata):
     assert not np.array_equal(a, c)
 
 
-def test_save_and_load_latents_reproduce_the_video(tmp_path, testdata):
-    src = testdata / "madmom" / "sample.wav"
+def test_save_and_load_latents_reproduce_the_video(tmp_path, mono_wav):
+    src = mono_wav
     lat = tmp_path / "lat.npz"
     common = ("--model", "cppn", "--resolution", "64", "--no-progress")
     assert vj("render", src, "-o", tmp_path / "a.mp4", "--save-latents", lat, "--lookahead", *common).returncode == 0
@@ -92,8 +95,8 @@ def test_save_and_load_latents_reproduce_the_video(tmp_path, testdata):
     assert np.array_equal(decode_video(tmp_path / "a.mp4"), decode_video(tmp_path / "b.mp4"))
 
 
-def test_start_duration_stereo_and_mp3_input(tmp_path, testdata):
-    y, sr = sf.read(testdata / "madmom" / "stereo_sample.wav", dtype="float32")
+def test_start_duration_stereo_and_mp3_input(tmp_path, stereo_wav):
+    y, sr = sf.read(stereo_wav, dtype="float32")
     mp3 = tmp_path / "stereo.mp3"
     sf.write(mp3, y, sr, format="MP3")
     out = tmp_path / "x.mp4"
@@ -127,8 +130,8 @@ def _one_line_error(r, *needles):
         assert n in err[0], err[0]
 
 
-def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, testdata):
-    ok_audio = testdata / "madmom" / "sample.wav"
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, mono_wav):
+    ok_audio = mono_wav
     out = tmp_path / "o.mp4"
     _one_line_error(vj("render", tmp_path / "missing.wav", "-o", out), "not found")
     text = tmp_path / "notes.wav"
@@ -155,7 +158,7 @@ def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, testdata):
     assert not out.exists()
 
 
-def test_failed_render_leaves_no_output_or_temp_file(tmp_path, testdata, monkeypatch):
+def test_failed_render_leaves_no_output_or_temp_file(tmp_path, mono_wav, monkeypatch):
     import vj.models
     from vj.render import RenderOptions, render
 
@@ -183,7 +186,7 @@ def test_failed_render_leaves_no_output_or_temp_file(tmp_path, testdata, monkeyp
     out = tmp_path / "song.mp4"
     out.write_bytes(b"an older render the user keeps")
     with pytest.raises(KeyboardInterrupt):
-        render(RenderOptions(audio=str(testdata / "madmom" / "sample.wav"), output=out, batch_size=8,
+        render(RenderOptions(audio=str(mono_wav), output=out, batch_size=8,
                              resolution=(64, 64), progress=False))
     assert out.read_bytes() == b"an older render the user keeps"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mp4"]

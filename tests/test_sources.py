@@ -45,9 +45,9 @@ def _reference(path, hop):
     return padded, sr
 
 
-@pytest.mark.parametrize("name,hop", [("madmom/sample.wav", 512), ("madmom/stereo_sample.wav", 441)])
-def test_file_source_fast_delivers_every_hop_in_order(testdata, name, hop):
-    path = testdata / name
+@pytest.mark.parametrize("name,hop", [("mono.wav", 512), ("stereo.wav", 441)])
+def test_file_source_fast_delivers_every_hop_in_order(generated_audio, name, hop):
+    path = generated_audio / name
     ref, sr = _reference(path, hop)
     got = Collector()
     src = FileSource(path, realtime=False, hop_size=hop)
@@ -68,9 +68,9 @@ def test_file_source_fast_delivers_every_hop_in_order(testdata, name, hop):
     assert src.state is SourceState.CLOSED  # after close
 
 
-def test_file_source_realtime_pace(testdata):
+def test_file_source_realtime_pace(mono_wav):
     """1.0 s of a real recording takes 1.0 s, and capture times follow the sample clock without drift."""
-    path = testdata / "madmom/sample.wav"
+    path = mono_wav
     data, sr = sf.read(str(path), dtype="float32")
     hop = 441  # 10 ms at 44.1 kHz: 100 hops = 1.0 s
     got = Collector()
@@ -97,8 +97,8 @@ def test_file_source_realtime_pace(testdata):
     np.testing.assert_allclose(np.concatenate(got.hops[:100]), data[: 100 * hop], atol=1e-6)
 
 
-def test_file_source_loop_wraps_content(testdata):
-    path = testdata / "madmom/sample.wav"
+def test_file_source_loop_wraps_content(mono_wav):
+    path = mono_wav
     hop = 2048
     ref, _ = _reference(path, hop)
     n = len(ref) // hop
@@ -119,11 +119,11 @@ def test_file_source_loop_wraps_content(testdata):
     np.testing.assert_array_equal(got[2 * n + 1], got[1])
 
 
-def test_file_source_consumer_exception_is_counted(testdata):
+def test_file_source_consumer_exception_is_counted(mono_wav):
     def bad(h, t):
         raise ValueError("consumer bug")
 
-    with FileSource(testdata / "madmom/sample.wav", realtime=False, hop_size=4096) as src:
+    with FileSource(mono_wav, realtime=False, hop_size=4096) as src:
         src.start(bad)
         assert src.wait(5.0)
         assert src.state is SourceState.ENDED
@@ -131,7 +131,7 @@ def test_file_source_consumer_exception_is_counted(testdata):
         assert isinstance(src.callback_exception, ValueError)
 
 
-def test_file_source_monitor_without_output_is_a_notice(testdata, monkeypatch):
+def test_file_source_monitor_without_output_is_a_notice(mono_wav, monkeypatch):
     import sounddevice as sd
 
     def no_output(*a, **k):
@@ -139,7 +139,7 @@ def test_file_source_monitor_without_output_is_a_notice(testdata, monkeypatch):
 
     monkeypatch.setattr(sd, "OutputStream", no_output)
     got = Collector()
-    with FileSource(testdata / "madmom/sample.wav", realtime=True, hop_size=4096, monitor=True) as src:
+    with FileSource(mono_wav, realtime=True, hop_size=4096, monitor=True) as src:
         src.start(got)
         time.sleep(0.3)
         assert src.state is SourceState.RUNNING
@@ -156,9 +156,9 @@ def test_missing_file_is_a_vj_error(tmp_path):
         FileSource(tmp_path, realtime=False)  # a directory
 
 
-def test_bad_options_are_vj_errors(testdata):
+def test_bad_options_are_vj_errors(mono_wav):
     with pytest.raises(VJError, match="hop size"):
-        FileSource(testdata / "madmom/sample.wav", hop_size=0)
+        FileSource(mono_wav, hop_size=0)
     with pytest.raises(VJError, match="channel"):
         LiveInputSource(channels="left")
     with pytest.raises(VJError, match="sample rate"):
@@ -167,8 +167,8 @@ def test_bad_options_are_vj_errors(testdata):
         open_source(3.5)
 
 
-def test_open_source_spellings(testdata):
-    src = open_source(f"file:{testdata / 'madmom/sample.wav'}", realtime=False, hop_size=256)
+def test_open_source_spellings(mono_wav):
+    src = open_source(f"file:{mono_wav}", realtime=False, hop_size=256)
     assert isinstance(src, FileSource) and src.hop_size == 256 and not src.realtime
     assert isinstance(open_source("default"), LiveInputSource)
     live = open_source("3")
@@ -237,12 +237,12 @@ class _FakeClock:
 @pytest.mark.parametrize("channels,expect", [("mix", lambda x: x[:, :2].mean(axis=1)), (2, lambda x: x[:, 2]),
                                              ([1, 2], lambda x: x[:, 1:3].mean(axis=1))])
 @pytest.mark.parametrize("with_adc", [True, False])
-def test_live_callback_reblocks_odd_blocks_into_exact_hops(testdata, monkeypatch, channels, expect, with_adc):
+def test_live_callback_reblocks_odd_blocks_into_exact_hops(stereo_wav, monkeypatch, channels, expect, with_adc):
     """PortAudio may deliver any block size: the callback re-blocks into exact hops, in order, channel-mixed,
     with capture times on the sample clock (from the ADC time, or bounded by arrival when there is none)."""
     import vj.audio.sources as sources
 
-    stereo, sr = sf.read(str(testdata / "madmom/stereo_sample.wav"), dtype="float32")
+    stereo, sr = sf.read(str(stereo_wav), dtype="float32")
     x = np.ascontiguousarray(np.column_stack([stereo, stereo[:, 0] * 0.5 - stereo[:, 1]]))  # 3 channels
     hop = 256
     src = LiveInputSource("no-such-card-xyz", sample_rate=sr, hop_size=hop, channels=channels)
