@@ -1,7 +1,11 @@
 """Mapping: audio :class:`~vj.audio.features.Features` + settings → BigGAN latents.
 
-This is a causal, frame-rate-independent reimplementation of the deep music visualizer's mapping (reimplemented
-from its README's description; none of its code is used):
+This is a causal, frame-rate-independent reimplementation of the mapping of Matt Siegelman's deep music
+visualizer (github.com/msieg/deep-music-visualizer). The controls and what they mean come from its README; the
+details the README leaves out come from reading its script (``visualize.py``): the jitter mask re-drawn every 200
+frames, the 1:3 blend of each noise update with the previous one, and the ``2 × truncation − tempo_sensitivity``
+reversal bound. That repository carries no licence, so its behaviour is rewritten here and none of its code is
+copied:
 
 * **Class vector** — up to 12 ImageNet classes are tied to the 12 pitch classes (chroma bins). Each video frame,
   the weight of a class moves towards the (sharpened, max-normalised) chroma energy of its pitch at a rate set by

@@ -21,7 +21,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("vj-render.mp4"), help="output video (default %(default)s)")
     p.add_argument("--fps", type=_r("fps"), default=30.0, help="video frame rate (default %(default)s)")
     p.add_argument("--resolution", type=resolution, default=(512, 512),
-                   help="output size, WIDTHxHEIGHT or SIZE (default 512); 'native' frames are upscaled (Lanczos)")
+                   help="output size, WIDTHxHEIGHT or SIZE (default 512); the generator's frames are resized to it "
+                        "(bicubic, antialiased when shrinking)")
     p.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start of the excerpt [s]")
     p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
                    help="length of the excerpt [s] (default: to the end)")
