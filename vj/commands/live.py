@@ -132,7 +132,7 @@ def run(args) -> int:
     """
     import torch
 
-    from vj.audio.sources import open_source
+    from vj.audio.sources import leave_hung_streams_to_os, open_source
     from vj.control.params import ParamRegistry
     from vj.control.surfaces import start_surfaces
     from vj.display.pipeline import Pipeline
@@ -259,7 +259,7 @@ def run(args) -> int:
         surface.close()
         if not clean:
             log.warning("a worker thread did not stop in time")
-        _leave_hung_audio_to_the_os()
+        leave_hung_streams_to_os()
     elapsed = time.perf_counter() - t0
     log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms p95 %s "
              "ms, %d generated frames dropped, %d audio overflows",
@@ -281,22 +281,6 @@ def _input_label(spec: str) -> str:
 
     spec = str(spec)
     return "file:" + os.path.basename(spec[5:]) if spec.startswith("file:") else spec[:40]
-
-
-def _leave_hung_audio_to_the_os() -> None:
-    """If closing the input stream hung inside a dead host API (a vanished device or sound server), skip
-    PortAudio's exit-time terminate, which would wait on that stream forever; the OS reclaims it at exit."""
-    import sys
-    import threading
-
-    stuck = [t for t in threading.enumerate() if t.name == "vj-stream-close" and t.is_alive()]
-    sd = sys.modules.get("sounddevice")
-    handler = getattr(sd, "_exit_handler", None)
-    if stuck and handler is not None:
-        import atexit
-
-        atexit.unregister(handler)
-        log.warning("the audio input did not close (its device or server is gone); leaving it to the OS")
 
 
 def _fmt(x: float) -> str:
