@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vj.audio.features import Features
+from vj.clock import now_s
 from vj.errors import VJError
 from vj.mapping import LatentTrack, MappingSettings, map_offline
 
@@ -133,13 +134,13 @@ class _Progress:
             )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, fps=0.0)
-        self._t0 = time.perf_counter()
+        self._t0 = now_s()
         self._done = 0
 
     def advance(self, n: int) -> None:
         self._done += n
         if self._bar is not None:
-            fps = self._done / max(time.perf_counter() - self._t0, 1e-9)
+            fps = self._done / max(now_s() - self._t0, 1e-9)
             self._bar.update(self._task, advance=n, fps=fps)
 
     def close(self) -> None:
@@ -350,9 +351,9 @@ def render(opts: RenderOptions) -> Path:
     else:
         from vj.audio.analysis import analyze_signal
 
-        t0 = time.perf_counter()
+        t0 = now_s()
         hops = analyze_signal(audio.mean(axis=1) if audio.ndim == 2 else audio, sr, opts.hop_size)
-        log.debug("analysed %.1f s of audio in %.2f s", duration_s, time.perf_counter() - t0)
+        log.debug("analysed %.1f s of audio in %.2f s", duration_s, now_s() - t0)
         frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
         track = map_offline(frames, settings, seed=opts.seed, lookahead=opts.lookahead)
     if opts.save_latents is not None:

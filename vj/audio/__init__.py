@@ -7,6 +7,6 @@
 * :mod:`vj.audio.features` — the :class:`~vj.audio.features.Features` record published once per hop.
 * :mod:`vj.audio.analysis` — :class:`~vj.audio.analysis.StreamingAnalyzer`, hop-by-hop analysis that the live
   audio path and offline commands share; :mod:`vj.audio.chroma` (12-bin chroma) and :mod:`vj.audio.beat` (the
-  causal beat clock) are its parts.
+  causal beat tracker) are its parts.
 * :mod:`vj.audio.demo` — the synthesiser of the bundled demo piece.
 """

@@ -16,7 +16,7 @@ Per hop it computes
 * bands: bass/mid/high energy from a 2048-sample Hann FFT, each normalised against its recent range;
 * onsets: aubio's onset detector (default ``specflux``, chosen by measurement; see docs/benchmarks.md),
   suppressed in silence;
-* beats: :class:`vj.audio.beat.BeatClock` fed by a log-magnitude spectral-flux envelope (or aubio's own
+* beats: :class:`vj.audio.beat.BeatTracker` fed by a log-magnitude spectral-flux envelope (or aubio's own
   tempo tracker with ``beat_tracker="aubio"``);
 * pitch: aubio ``yinfast`` (de Cheveigné & Kawahara 2002, FFT form) → MIDI + confidence;
 * chroma: a 4096-sample Hann FFT, its interpolated spectral peaks folded onto 12 pitch classes tuned to A440,
@@ -50,8 +50,8 @@ class AnalysisConfig:
             value within the last ~50 ms (0 disables the check). Steady tones ripple below ~0.9, onsets in the
             annotated recordings peak at 2.7 or more (measured with flux_gamma = 100).
         flux_gamma: log compression γ of vj's spectral flux, log(1 + γ·|X|) with |X| = 1 for a full-scale sine
-            (feeds the beat clock and the onset check; larger = quieter partials count more).
-        beat_tracker: ``"clock"`` (vj's causal beat clock, :mod:`vj.audio.beat`) or ``"aubio"`` (aubio's tempo
+            (feeds the beat tracker and the onset check; larger = quieter partials count more).
+        beat_tracker: ``"clock"`` (vj's causal beat tracker, :mod:`vj.audio.beat`) or ``"aubio"`` (aubio's tempo
             tracker alone).
         min_bpm, max_bpm: tempo search range [bpm].
         prior_bpm: centre of the tempo prior [bpm]; prior_octaves: its width [octaves].
@@ -149,7 +149,7 @@ class StreamingAnalyzer:
     """
 
     def __init__(self, sample_rate: int, hop_size: int = 512, config: AnalysisConfig | None = None):
-        from vj.audio.beat import BeatClock
+        from vj.audio.beat import BeatTracker
         from vj.audio.chroma import PeakChroma
 
         if sample_rate <= 0 or hop_size <= 0:
@@ -172,7 +172,7 @@ class StreamingAnalyzer:
         self._pitch_buf = max(cfg.pitch_buf_size, hop)
         self._n_long = max(cfg.chroma_fft_size, 2 * hop)
         self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
-        self._clock = BeatClock(
+        self._clock = BeatTracker(
             self.frame_rate,
             min_bpm=cfg.min_bpm,
             max_bpm=cfg.max_bpm,
@@ -200,7 +200,7 @@ class StreamingAnalyzer:
             self._n_long, sr, cfg.chroma_fmin_hz, cfg.chroma_fmax_hz, cfg.tuning_hz, cfg.chroma_bass_octaves
         )
         self._chroma = np.zeros(12, dtype=np.float32)
-        # short FFT (bands, onset-strength envelope for the beat clock)
+        # short FFT (bands, onset-strength envelope for the beat tracker)
         self._win_short = np.hanning(self._n_short)
         self._wbuf_short = np.zeros(self._n_short)
         nb = self._n_short // 2 + 1

@@ -16,8 +16,8 @@ import argparse
 import logging
 import math
 import signal
-import time
 
+from vj.clock import now_s
 from vj.commands._args import ranged, resolution
 
 HELP = "play live: audio input → BigGAN imagery in a window or fullscreen"
@@ -204,7 +204,7 @@ def run(args) -> int:
             surface.on_key = param_keys(registry)
         res = int(getattr(gen, "resolution", 128))
         pipeline = Pipeline(surface.ctx, args.size, (res, res))
-        t0 = time.perf_counter()
+        t0 = now_s()
         stats = StatsCollector(args.stats, t0)
         if args.record:
             recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
@@ -235,7 +235,7 @@ def run(args) -> int:
         inference.start()
         front.start()
         show.run()
-        last = show.emit_stats(time.perf_counter())
+        last = show.emit_stats(now_s())
     finally:
         signal.signal(signal.SIGINT, old_sigint)
         clean = True
@@ -260,7 +260,7 @@ def run(args) -> int:
         if not clean:
             log.warning("a worker thread did not stop in time")
         leave_hung_streams_to_os()
-    elapsed = time.perf_counter() - t0
+    elapsed = now_s() - t0
     log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms p95 %s "
              "ms, %d generated frames dropped, %d audio overflows",
              elapsed, show.swaps, show.swaps / max(elapsed, 1e-9), show.frames_shown,

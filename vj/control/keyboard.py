@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from vj.clock import now_s
 from vj.control.params import ParamRegistry
 
 #: (keys, modifiers, description) — the documented bindings, in the order shown in the overlay's help.
@@ -63,14 +64,14 @@ def handle_key(symbol, registry: ParamRegistry, surfaces=None, modifiers: int = 
         surfaces: the :class:`vj.control.surfaces.Surfaces` (presets, beat clock, MIDI) or None (parameter keys
             only).
         modifiers: pyglet modifier bits (Ctrl = 2).
-        now: time [s] for tempo and quantised presets (``time.monotonic()`` when None).
+        now: time [s] for tempo and quantised presets (:func:`vj.clock.now_s` when None).
 
     Returns:
         True if the key is one of :data:`BINDINGS` (the window should not act on it too).
     """
     name = _name(symbol)
     ctrl = bool(modifiers & _MOD_CTRL)
-    now = time.monotonic() if now is None else now
+    now = now_s() if now is None else now
     presets = getattr(surfaces, "presets", None)
     clock = getattr(surfaces, "clock", None)
     midi = getattr(surfaces, "midi", None)

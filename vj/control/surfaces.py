@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 from typing import Callable
 
+from vj.clock import now_s
 from vj.control.crossfade import PresetSwitcher
 from vj.control.params import ParamRegistry
 from vj.control.presets import Preset, PresetBank, load_preset
-from vj.control.tempo import BeatClock
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 _log = logging.getLogger("vj.control")
@@ -75,15 +75,15 @@ class Surfaces:
 
     Attributes:
         registry: the parameter registry.
-        clock: the :class:`BeatClock` (tap, follow, MIDI clock).
+        clock: the :class:`TempoClock` (tap, follow, MIDI clock).
         presets: the :class:`PresetSwitcher`.
         midi: the :class:`vj.control.midi.MidiController` (None without ``--midi``/``--midi-map``).
         osc: the :class:`vj.control.osc.OscServer` (None with ``--no-osc``).
         feedback: the :class:`vj.control.osc.OscFeedback` (None without ``--osc-feedback``).
     """
 
-    def __init__(self, registry: ParamRegistry, clock: BeatClock, presets: PresetSwitcher,
-                 time_fn: Callable[[], float] = time.monotonic, features=None):
+    def __init__(self, registry: ParamRegistry, clock: TempoClock, presets: PresetSwitcher,
+                 time_fn: Callable[[], float] = now_s, features=None):
         self.registry = registry
         self.clock = clock
         self.presets = presets
@@ -94,7 +94,6 @@ class Surfaces:
         self.feedback = None
         self._time = time_fn
         self._last_beat_count: int | None = None
-        self._perf_offset = time.perf_counter() - time.monotonic()  # features carry perf_counter times
         self._reg_bpm_seen = registry.get("tempo.bpm")
         self._bpm_written: float | None = None
         self._preset_sent: str | None = None
@@ -108,7 +107,7 @@ class Surfaces:
         harmless.
 
         Args:
-            now: time [s] on the ``time.monotonic()`` clock (the default).
+            now: time [s] on the vj clock (:func:`vj.clock.now_s`) (the default).
             features: the latest :class:`vj.audio.features.Features` (or a slot with ``get() -> (id, f)``);
                 default: the ``features`` given to :func:`start_surfaces`.
         """
@@ -137,13 +136,13 @@ class Surfaces:
         self._last_beat_count = count
 
     def _beat_time(self, now: float, features, bpm: float) -> float:
-        """When the tracker's latest beat happened, on our clock: the hop's capture time (``perf_counter``) minus
+        """When the tracker's latest beat happened: the hop's capture time (on the vj clock, as ``now``) minus
         the beat phase since; ``now`` when that is unknown or implausible (audio and display lag are then ignored)."""
         capture = getattr(features, "capture_time_s", 0.0) or 0.0
         phase = getattr(features, "beat_phase", 0.0) or 0.0
         if capture <= 0.0 or bpm <= 0.0:
             return now
-        t = capture - self._perf_offset - phase * 60.0 / bpm
+        t = capture - phase * 60.0 / bpm  # capture times are on the vj clock too
         return t if now - 2.0 <= t <= now else now
 
     def _sync_tempo(self) -> None:
@@ -193,14 +192,14 @@ def _apply_now(registry: ParamRegistry, preset: Preset) -> None:
     registry.apply_pending()
 
 
-def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None = None, log=None, window=None,
+def start_surfaces(args, registry: ParamRegistry, tempo_clock: TempoClock | None = None, log=None, window=None,
                    features=None, preset_dirs=None) -> Surfaces:
     """Start what the flags ask for: the starting preset, OSC in/feedback, MIDI, and the keyboard hook.
 
     Args:
         args: parsed arguments with the attributes :func:`add_arguments` defines (missing ones take defaults).
         registry: the live parameter registry.
-        tempo_clock: the beat clock to drive (a new :class:`BeatClock` at ``tempo.bpm`` when None).
+        tempo_clock: the beat clock to drive (a new :class:`TempoClock` at ``tempo.bpm`` when None).
         log: a logger for start-up lines (``vj.control`` by default).
         window: the pyglet window, to push the keyboard bindings onto (its own keys — Esc, F, H, Tab — stay).
         features: the analysis ``Features`` slot (``get() -> (id, Features)``) for the beat clock's follow mode.
@@ -216,7 +215,7 @@ def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None 
     from vj.control.osc_router import OscRouter
 
     log = log or _log
-    clock = tempo_clock or BeatClock(registry.get("tempo.bpm"))
+    clock = tempo_clock or TempoClock(registry.get("tempo.bpm"))
     bank = PresetBank(preset_dirs)
     switcher = PresetSwitcher(registry, bank, clock=clock)
     s = Surfaces(registry, clock, switcher, features=features)

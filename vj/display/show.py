@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vj.clock import now_s
 from vj.display.fx import FxState, InterpolationClock, auto_levels
 from vj.engine.slots import EventLatch
 
@@ -104,7 +105,7 @@ class Show:
         self.onsets = EventLatch()
         self.beats = EventLatch()
         #: cumulative beat count of the show's beat clock (tap tempo, MIDI clock, or following the analysis —
-        #: vj.control.tempo.BeatClock.beat_count); None = count the analysis beats directly
+        #: vj.control.tempo.TempoClock.beat_count); None = count the analysis beats directly
         self.beat_source = None
         self.stop_requested = False  # set by SIGINT
         self.last_frame_id = 0
@@ -181,7 +182,7 @@ class Show:
         """
         opt = self.opt
         t0 = self.stats.t0_s
-        last = time.perf_counter()
+        last = now_s()
         self._next_shot = t0 + opt.screenshot_every_s if opt.screenshot and opt.screenshot_every_s else math.inf
         self._shot_n = 0
         self._next_overlay = 0.0
@@ -190,7 +191,7 @@ class Show:
         self._rec_pending_t: float | None = None
         in_a_row = 0
         while not (self.stop_requested or self.surface.should_close):
-            now = time.perf_counter()
+            now = now_s()
             if opt.duration_s is not None and now - t0 >= opt.duration_s:
                 break
             try:
@@ -206,7 +207,7 @@ class Show:
                 time.sleep(0.01)
             last = now
             if opt.fps_cap > 0:
-                wait = 1.0 / opt.fps_cap - (time.perf_counter() - now)
+                wait = 1.0 / opt.fps_cap - (now_s() - now)
                 if wait > 0:
                     time.sleep(wait)
         if opt.screenshot and not opt.screenshot_every_s:  # draw the last frame again into the back buffer
@@ -278,7 +279,7 @@ class Show:
             self._next_rec = max(self._next_rec + self._rec_gap, now - self._rec_gap)
         shot = self._grab() if now >= self._next_shot else None  # the back buffer, before the swap
         self.surface.flip()
-        swap = time.perf_counter()
+        swap = now_s()
         self.swaps += 1
         self.stats.swap(swap)
         self.stats.generated(swap, self.frames.published)

@@ -11,8 +11,8 @@ Both expose ``ctx`` (moderngl), ``should_close``, ``framebuffer_size()``, ``poll
 
 from __future__ import annotations
 
-import time
 
+from vj.clock import now_s
 from vj.errors import VJError
 
 #: seconds within which a second Escape quits, or for which holding Escape quits (fullscreen)
@@ -156,7 +156,7 @@ class LiveWindow:
     def _on_key_press(self, symbol, modifiers):
         from pyglet.window import key
 
-        now = time.perf_counter()
+        now = now_s()
         if symbol == key.ESCAPE:
             self.request_escape(now)
             return True  # pyglet's default handler would close the window on Escape

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vj.clock import now_s
 from vj.errors import VJError
 
 log = logging.getLogger("vj")
@@ -34,7 +35,7 @@ class Recorder:
         path: output file (``.mp4``); its folder must exist.
         size: frame size (width, height) [px] (even numbers).
         fps: video frame rate [frames/s].
-        t0_s: the show's start instant (``time.perf_counter()``) [s].
+        t0_s: the show's start instant (:func:`vj.clock.now_s`) [s].
         queue_frames: video frames that may wait for the encoder before new ones are dropped.
         audio_wait_s: how long to wait for the first audio hop (its sample rate) before writing video only [s].
         crf: x264 constant rate factor (quality; lower = better).
@@ -54,7 +55,7 @@ class Recorder:
         self.tmp_path = folder / f".{self.path.stem}.part{os.getpid()}.mp4"
         self.size = (int(size[0]) // 2 * 2, int(size[1]) // 2 * 2)
         self.fps = float(fps)
-        self.t0_s = time.perf_counter() if t0_s is None else float(t0_s)
+        self.t0_s = now_s() if t0_s is None else float(t0_s)
         self.audio_wait_s = float(audio_wait_s)
         self.crf = int(crf)
         self._video: queue.Queue = queue.Queue(maxsize=int(queue_frames))
@@ -81,7 +82,7 @@ class Recorder:
     def push_audio(self, hop: np.ndarray, sample_rate: int) -> None:
         """Queue one mono hop (float32 [n]) at ``sample_rate`` [Hz] (the analysis thread's ``on_audio``)."""
         if self._first_audio_s is None:
-            self._first_audio_s = time.perf_counter() - self.t0_s
+            self._first_audio_s = now_s() - self.t0_s
             self._audio_rate = int(sample_rate)
         if int(sample_rate) == self._audio_rate and len(self._audio) < 20000:
             self._audio.append(np.array(hop, np.float32))
@@ -110,9 +111,9 @@ class Recorder:
         import av
         from fractions import Fraction
 
-        started = time.perf_counter()
+        started = now_s()
         while self._first_audio_s is None and not self._stop.is_set() and (
-                time.perf_counter() - started < self.audio_wait_s):
+                now_s() - started < self.audio_wait_s):
             time.sleep(0.02)
         try:
             container, vstream, astream = self._open()

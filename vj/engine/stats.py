@@ -7,7 +7,7 @@
 
 Latency is measured, not guessed: every frame carries the capture time of the audio hop it reflects, and the main
 thread notes the instant of the buffer swap that first showed it (``latency = swap time - capture time``).
-All times are ``time.perf_counter()`` seconds.
+All times are :func:`vj.clock.now_s` seconds.
 """
 
 from __future__ import annotations
