@@ -270,14 +270,15 @@ def test_window_keys_and_screen_choice(xdisplay, monkeypatch):
     from pyglet.window import key
 
     from vj.control.params import ParamRegistry
-    from vj.display.window import LiveWindow, param_keys
+    from vj.control import keyboard
+    from vj.display.window import LiveWindow
     from vj.errors import VJError
 
     with pytest.raises(VJError, match="--screen 5"):
         LiveWindow(size=(320, 180), screen=5)
     registry = ParamRegistry()
     win = LiveWindow(size=(320, 180))
-    win.on_key = param_keys(registry)
+    keyboard.attach(win.window, registry)  # parameter keys only (no control surfaces)
 
     def press(symbol):
         win.window.dispatch_event("on_key_press", symbol, 0)  # queued by pyglet ...

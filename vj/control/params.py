@@ -153,7 +153,6 @@ class ParamRegistry:
         self._pending: deque = deque()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, float]], None]] = []
-        self._frame_hooks: list[Callable[[], None]] = []
         self.rejected = 0  #: count of rejected requests (unknown name, NaN/inf, wrong type)
         self.listener_errors = 0  #: count of exceptions raised by listeners (logged once, then counted)
 
@@ -254,16 +253,8 @@ class ParamRegistry:
     def apply_pending(self) -> dict[str, float]:
         """Apply queued changes in order; return ``{name: new value}`` of what changed (``"classes"`` → 1.0).
 
-        Frame hooks (:meth:`add_frame_hook`) run first, so what they queue is applied in the same frame;
-        listeners added with :meth:`add_listener` are called with the same dict when it is not empty.
+        Listeners added with :meth:`add_listener` are called with the same dict when it is not empty.
         """
-        for hook in list(self._frame_hooks):
-            try:
-                hook()
-            except Exception:  # a broken surface must not stop the frame loop
-                self.listener_errors += 1
-                if self.listener_errors == 1:
-                    _log.exception("control: a frame hook failed (further failures are counted)")
         with self._lock:
             ops = list(self._pending)
             self._pending.clear()
@@ -304,12 +295,6 @@ class ParamRegistry:
     def add_listener(self, fn: Callable[[dict[str, float]], None]) -> None:
         """Call ``fn(changed)`` on the main thread after each :meth:`apply_pending` that changed something."""
         self._listeners.append(fn)
-
-    def add_frame_hook(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` at the start of every :meth:`apply_pending` (main thread, once per frame), before the queue
-        is applied. Control surfaces use it to advance crossfades and tempo sync without the engine knowing them.
-        Exceptions are counted in :attr:`listener_errors` (the first is logged)."""
-        self._frame_hooks.append(fn)
 
     # -- readers ---------------------------------------------------------------------------------------------
     def get(self, name: str) -> float:
