@@ -4,8 +4,8 @@ The same analysis (:class:`vj.audio.analysis.StreamingAnalyzer`, hop by hop) and
 live, just not in real time. Video frame ``k`` shows time ``k / fps``: it is generated from the newest hop that
 ended at or before that time (causal), or, with ``lookahead``, from the mapping smoothed with future audio.
 
-The video is encoded by :class:`vj.engine.mp4.Mp4Writer` (libx264, yuv420p, +faststart) and the audio (the same excerpt, AAC) is muxed in,
-starting at the same instant as frame 0. The file is written under a temporary name in the output's directory and
+The video is encoded by :class:`vj.engine.mp4.Mp4Writer` (libx264, yuv420p, +faststart) and the audio (the same
+excerpt, AAC) is muxed in, starting at the same instant as frame 0. The file is written under a temporary name in the output's directory and
 renamed at the end, so a failed or interrupted render leaves no broken output.
 """
 

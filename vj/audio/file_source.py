@@ -173,7 +173,7 @@ class FileSource(AudioSource):
 
     def _monitor_callback(self, outdata, frames, time_info, status) -> None:
         # Play the samples due at the moment the buffer reaches the DAC, so what is heard matches the hops'
-        # capture times. Position from the perf_counter schedule: drift-free like the hop thread.
+        # capture times. Position from the vj-clock schedule: drift-free like the hop thread.
         dac = time_info.outputBufferDacTime
         now_pa = time_info.currentTime
         lead_s = dac - now_pa if dac > 0 and now_pa > 0 else 0.0

@@ -17,7 +17,7 @@ import numpy as np
 from vj.errors import VJError
 
 #: ``on_hop(hop, capture_time_s)``: hop is float32 [shape=(hop_size,)] mono, valid only during the call;
-#: capture_time_s is the ``time.perf_counter()`` instant at which the hop's last sample was captured [s].
+#: capture_time_s is the vj clock (:func:`vj.clock.now_s`) instant at which the hop's last sample was captured [s].
 HopCallback = Callable[[np.ndarray, float], None]
 
 
@@ -65,7 +65,7 @@ class AudioSource:
 
         Args:
             on_hop: called as ``on_hop(hop, capture_time_s)`` with hop float32 [shape=(hop_size,)]
-                (valid only during the call) and capture_time_s on the ``time.perf_counter()`` clock [s].
+                (valid only during the call) and capture_time_s on the vj clock (:func:`vj.clock.now_s`) [s].
                 It must return quickly; exceptions it raises are counted in ``callback_errors``.
 
         Raises:

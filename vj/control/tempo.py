@@ -11,9 +11,9 @@ Every source only moves the anchor or the slope:
 * **MIDI clock** (24 pulses per quarter note, Start/Stop/Continue): while pulses arrive, bpm is measured from the
   last :data:`MIDI_CLOCK_WINDOW` pulse intervals, and every 24th pulse after Start is a beat.
 
-Beat-synced effects read :meth:`TempoClock.phase`; quantised preset changes wait for :meth:`TempoClock.next_beat_time`
-or :meth:`TempoClock.next_bar_time`. All methods are thread-safe; times are vj clock (:func:`vj.clock.now_s`) seconds unless a
-``now`` is passed.
+Beat-synced effects read :meth:`TempoClock.phase`; quantised preset changes wait for
+:meth:`TempoClock.next_beat_time` or :meth:`TempoClock.next_bar_time`. All methods are thread-safe; times are
+seconds on the vj clock (:func:`vj.clock.now_s`) unless a ``now`` is passed.
 """
 
 from __future__ import annotations

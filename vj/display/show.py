@@ -1,11 +1,11 @@
 """The frame loop: the main thread's :meth:`Show.run`, one :meth:`Show.frame` per display frame, never waiting for
 the generator.
 
-Each pass: dispatch window events → poll the control surfaces (tempo follow, preset crossfades, quantised changes)
-→ apply queued parameter changes (once per frame) → take the newest generated
-frame if there is one (unless frozen) → advance the effect envelopes from the newest features → render the pipeline
-→ present → overlay → swap → note the swap instant (latency of a newly shown frame, display rate) → screenshot,
-recording, stats → sleep only for ``--fps-cap``.
+Each pass: dispatch window events → poll the control surfaces (tempo follow, preset crossfades, quantised
+changes) → apply queued parameter changes (once per frame) → take the newest generated frame if there is one
+(unless frozen) → advance the effect envelopes from the newest features → render the pipeline → present → overlay
+→ swap → note the swap instant (latency of a newly shown frame, display rate) → screenshot, recording, stats →
+sleep only for ``--fps-cap``.
 """
 
 from __future__ import annotations

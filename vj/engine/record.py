@@ -3,8 +3,9 @@
 The main thread hands over read-back frames with :meth:`Recorder.push_video` and the analysis thread hands over
 audio hops with :meth:`Recorder.push_audio`; both only append to bounded queues and never wait. When the video
 queue is full the frame is dropped and counted (:attr:`Recorder.dropped_video`) — the show is never stalled by the
-encoder. An encoder thread owns the :class:`vj.engine.mp4.Mp4Writer`; the file is written under a temporary name beside the target
-and renamed when it is complete, so a crash never leaves a truncated file under the requested name.
+encoder. An encoder thread owns the :class:`vj.engine.mp4.Mp4Writer`; the file is written under a temporary name
+beside the target and renamed when it is complete, so a crash never leaves a truncated file under the requested
+name.
 
 Timing: a video frame's presentation time is its show time (seconds since the show started) at ``fps`` frames per
 second; audio starts at the show time of its first hop and then runs sample-exact.

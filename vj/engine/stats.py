@@ -67,7 +67,7 @@ class StatsCollector:
 
     Args:
         path: file to append to, or None to only keep figures in memory (the overlay reads them).
-        t0_s: the show's start instant (perf_counter) [s]; ``t_s`` is counted from it.
+        t0_s: the show's start instant (vj clock, :func:`vj.clock.now_s`) [s]; ``t_s`` is counted from it.
         keep: how many latency samples to keep for the rolling overlay figures.
 
     Attributes:
