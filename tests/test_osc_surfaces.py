@@ -127,6 +127,11 @@ def test_keyboard_bindings(tmp_path):
     finally:
         s.close()
     assert len(BINDINGS) >= 10
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "osc.md").read_text()
+    for keys, _, what in BINDINGS:  # the keyboard table of docs/osc.md is the table the code runs
+        assert f"| {keys} | {what} |" in doc, keys
 
 
 def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog, tmp_path, monkeypatch):
