@@ -270,14 +270,15 @@ def test_window_keys_and_screen_choice(xdisplay, monkeypatch):
     from pyglet.window import key
 
     from vj.control.params import ParamRegistry
-    from vj.display.window import LiveWindow, param_keys
+    from vj.control import keyboard
+    from vj.display.window import LiveWindow
     from vj.errors import VJError
 
     with pytest.raises(VJError, match="--screen 5"):
         LiveWindow(size=(320, 180), screen=5)
     registry = ParamRegistry()
     win = LiveWindow(size=(320, 180))
-    win.on_key = param_keys(registry)
+    keyboard.attach(win.window, registry)  # parameter keys only (no control surfaces)
 
     def press(symbol):
         win.window.dispatch_event("on_key_press", symbol, 0)  # queued by pyglet ...
@@ -303,3 +304,38 @@ def test_window_keys_and_screen_choice(xdisplay, monkeypatch):
         assert win.should_close
     finally:
         win.close()
+
+
+def test_live_session_tears_down_everything_it_built_when_the_show_fails(monkeypatch, tmp_path):
+    """A failure inside the frame loop still stops every thread, closes every part (ExitStack, reverse order)."""
+    import signal
+    import threading
+
+    from vj.cli import build_parser
+    from vj.commands.live import LiveSession
+    from vj.display.show import Show
+
+    seen = {}
+
+    def failing_run(show):
+        for _ in range(200):  # let the workers get going
+            if show.frames.published:
+                break
+            time.sleep(0.02)
+        seen["threads"] = {t.name for t in threading.enumerate()}
+        raise RuntimeError("a broken GL context")
+
+    monkeypatch.setattr(Show, "run", failing_run)
+    args = build_parser().parse_args(["live", "--headless", "--model", "cppn", "--no-osc", "--size", "64x64",
+                                      "--stats", str(tmp_path / "s.jsonl"), "--record", str(tmp_path / "r.mp4")])
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(RuntimeError, match="broken GL"):
+        with LiveSession(args) as session:
+            session.play()
+    assert {"vj-analysis", "vj-inference", "vj-record", "vj-file-source"} <= seen["threads"]
+    alive = {t.name for t in threading.enumerate() if t.name.startswith("vj-")}
+    assert not alive, alive
+    assert session.clean and session.surfaces.osc is None
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    assert session.recorder.error == "no frames were recorded"  # closed (the loop never read back a frame)
+    assert session.source.state.value == "closed"

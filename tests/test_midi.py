@@ -8,7 +8,7 @@ from mido import Message
 from vj.control import midi_port
 from vj.control.midi import Binding, MidiController, load_map, save_map
 from vj.control.params import ParamRegistry
-from vj.control.tempo import PPQN, BeatClock
+from vj.control.tempo import PPQN, TempoClock
 from vj.errors import VJError
 
 
@@ -82,7 +82,7 @@ def test_relative_encoders_twos_complement_and_offset_64():
 
 def test_notes_trigger_toggle_momentary_and_actions():
     reg = ParamRegistry()
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     taps = []
     clock.tap = lambda now=None: taps.append(now)
     ctl = MidiController(reg, clock=clock)
@@ -147,7 +147,7 @@ def test_bad_map_files_name_file_and_field(tmp_path, text, problem):
 
 def test_midi_clock_at_128_bpm_drives_the_beat_clock():
     reg = ParamRegistry()
-    clock = BeatClock(100.0, clock=lambda: 0.0)
+    clock = TempoClock(100.0, clock=lambda: 0.0)
     ctl = MidiController(reg, clock=clock)
     ctl.handle(Message("start"), now=0.0)
     dt = 60.0 / (128 * PPQN)

@@ -12,7 +12,7 @@ from vj.control.osc import OscFeedback, OscServer, parse_allowlist, parse_host_p
 from vj.control.osc_router import OscRouter
 from vj.control.params import ParamRegistry
 from vj.control.presets import PresetBank, shipped_preset_dir
-from vj.control.tempo import BeatClock
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 
@@ -65,7 +65,7 @@ def test_bool_toggle_and_relative_strings(reg):
 
 def test_triggers_and_actions_fire_on_the_rising_edge_only():
     reg = ParamRegistry()
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     taps = []
     clock.tap = lambda now=None: taps.append(now)
     r = OscRouter(reg, clock=clock)
@@ -78,7 +78,7 @@ def test_triggers_and_actions_fire_on_the_rising_edge_only():
 
 def test_tempo_addresses_drive_the_clock():
     reg = ParamRegistry()
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     r = OscRouter(reg, clock=clock)
     assert r.handle("/vj/tempo/bpm", (128.0,), now=0.0) is None
     assert clock.bpm == 128.0

@@ -4,13 +4,13 @@ import shutil
 import socket
 import subprocess
 import time
-import types
 
 import pytest
 
 from vj.control.params import ParamRegistry
 from vj.control.presets import load_preset
-from vj.control.surfaces import start_surfaces
+from vj.control.osc import parse_allowlist
+from vj.control.surfaces import SurfaceOptions, start_surfaces
 
 
 def tool(name):
@@ -26,9 +26,11 @@ def free_udp_port():
         return s.getsockname()[1]
 
 
-def wait_for(reg, predicate, timeout_s=5.0):
+def wait_for(reg, predicate, timeout_s=5.0, surfaces=None):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if surfaces is not None:  # what the frame loop does before it applies the queue
+            surfaces.poll()
         reg.apply_pending()
         if predicate():
             return True
@@ -45,7 +47,7 @@ def live(tmp_path):
     dump_port = free_udp_port()
     dump = subprocess.Popen([tool("oscdump"), "-L", str(dump_port)], stdout=subprocess.PIPE, text=True)
     reg = ParamRegistry()
-    args = types.SimpleNamespace(osc_host="127.0.0.1", osc_port=0, osc_feedback=f"127.0.0.1:{dump_port}")
+    args = SurfaceOptions(osc_host="127.0.0.1", osc_port=0, osc_feedback=("127.0.0.1", dump_port))
     surfaces = start_surfaces(args, reg)
     surfaces.presets.save_dir = tmp_path
     try:
@@ -68,7 +70,7 @@ def test_oscsend_drives_the_registry_and_oscdump_gets_feedback(live):
     assert wait_for(reg, lambda: reg.classes == (107, 985))
     reg.set_now("transition.time_s", 0.0)
     oscsend(port, "/vj/preset/select", "s", "flowers")
-    assert wait_for(reg, lambda: reg.classes == load_preset("flowers").classes)
+    assert wait_for(reg, lambda: reg.classes == load_preset("flowers").classes, surfaces=surfaces)
     oscsend(port, "/vj/nonsense", "f", "1")  # ignored, counted
     assert wait_for(reg, lambda: surfaces.osc.drops.count == 1)
     time.sleep(0.3)
@@ -81,7 +83,7 @@ def test_oscsend_drives_the_registry_and_oscdump_gets_feedback(live):
 
 def test_allowlist_ignores_other_senders():
     reg = ParamRegistry()
-    args = types.SimpleNamespace(osc_host="127.0.0.1", osc_port=0, osc_allow="10.9.8.7")
+    args = SurfaceOptions(osc_host="127.0.0.1", osc_port=0, osc_allow=parse_allowlist("10.9.8.7"))
     surfaces = start_surfaces(args, reg)
     try:
         oscsend(surfaces.osc.port, "/vj/master", "f", "0.25")

@@ -9,8 +9,8 @@ import pytest
 from vj.control.keyboard import BINDINGS, handle_key
 from vj.control.params import ParamRegistry
 from vj.control.presets import load_preset
-from vj.control.surfaces import add_arguments, start_surfaces
-from vj.control.tempo import BeatClock
+from vj.control.surfaces import SurfaceOptions, add_arguments, start_surfaces
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 
@@ -35,7 +35,7 @@ def test_flags_parse_and_reject_bad_values(capsys):
 
 def test_start_with_preset_no_osc_and_bad_preset():
     reg = ParamRegistry()
-    s = start_surfaces(types.SimpleNamespace(no_osc=True, preset="ocean"), reg)
+    s = start_surfaces(SurfaceOptions(osc=False, preset="ocean"), reg)
     try:
         assert reg.classes == load_preset("ocean").classes
         assert reg.get("gan.truncation") == load_preset("ocean").params["gan.truncation"]
@@ -43,32 +43,37 @@ def test_start_with_preset_no_osc_and_bad_preset():
     finally:
         s.close()
     with pytest.raises(VJError, match="no preset named 'oceans'"):
-        start_surfaces(types.SimpleNamespace(no_osc=True, preset="oceans"), ParamRegistry())
+        start_surfaces(SurfaceOptions(osc=False, preset="oceans"), ParamRegistry())
 
 
-def test_frame_hook_crossfades_and_syncs_tempo_both_ways():
+def test_poll_crossfades_and_syncs_tempo_both_ways():
     reg = ParamRegistry()
     t = [100.0]
-    clock = BeatClock(120.0, clock=lambda: t[0])
-    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, tempo_clock=clock)
+    clock = TempoClock(120.0, clock=lambda: t[0])
+    s = start_surfaces(SurfaceOptions(osc=False), reg, tempo_clock=clock)
     s._time = s.presets._time = lambda: t[0]
+
+    def frame():  # what the frame loop does once per display frame
+        s.poll()
+        reg.apply_pending()
+
     try:
         reg.set_now("transition.time_s", 1.0)
         assert s.presets.select("fire", now=t[0])
         target = load_preset("fire").params["gan.truncation"]
         values = []
-        for _ in range(12):  # the engine only calls apply_pending once per frame
-            reg.apply_pending()
+        for _ in range(12):  # the frame loop: poll, then apply, once per frame
+            frame()
             values.append(reg.get("gan.truncation"))
             t[0] += 0.1
         assert values[0] < values[5] < values[-1] == target
         clock.set_bpm(128.0)
-        reg.apply_pending()
-        reg.apply_pending()
+        frame()
+        frame()
         assert reg.get("tempo.bpm") == 128.0  # the clock's tempo reaches the registry (and the tablet)
         reg.set("tempo.bpm", 90.0)  # e.g. a MIDI fader bound to tempo.bpm
-        reg.apply_pending()
-        reg.apply_pending()
+        frame()
+        frame()
         assert clock.bpm == 90.0
     finally:
         s.close()
@@ -76,15 +81,15 @@ def test_frame_hook_crossfades_and_syncs_tempo_both_ways():
 
 def test_follow_mode_takes_beats_from_features_unless_off():
     reg = ParamRegistry()
-    clock = BeatClock(120.0, clock=lambda: 0.0)
-    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, tempo_clock=clock)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
+    s = start_surfaces(SurfaceOptions(osc=False), reg, tempo_clock=clock)
     try:
         s.poll(0.0, types.SimpleNamespace(beat_count=4, bpm=0.0))
         s.poll(0.7, types.SimpleNamespace(beat_count=5, bpm=100.0))
         assert clock.bpm == 100.0 and clock.phase(0.7) == pytest.approx(0.0, abs=1e-9)
         # a latest-wins slot, as vj live passes it, with the beat's capture time (perf_counter) and phase since
         slot = types.SimpleNamespace(get=lambda: (7, types.SimpleNamespace(
-            beat_count=6, bpm=120.0, beat_phase=0.2, capture_time_s=0.5 + s._perf_offset)))
+            beat_count=6, bpm=120.0, beat_phase=0.2, capture_time_s=0.5)))
         s.poll(0.6, slot)
         assert clock.bpm == 120.0 and clock.phase(0.4) == pytest.approx(0.0, abs=1e-9)  # 0.5 - 0.2 beats
         reg.set("tempo.follow", 0)
@@ -97,12 +102,13 @@ def test_follow_mode_takes_beats_from_features_unless_off():
 
 def test_keyboard_bindings(tmp_path):
     reg = ParamRegistry()
-    s = start_surfaces(types.SimpleNamespace(no_osc=True, midi_map=str(tmp_path / "m.toml")), reg)
+    s = start_surfaces(SurfaceOptions(osc=False, midi_map=str(tmp_path / "m.toml")), reg)
     s.presets.save_dir = tmp_path
     reg.set_now("transition.time_s", 0.0)
     try:
         assert handle_key("B", reg, s) and handle_key("UP", reg, s) is True
         assert handle_key("_2", reg, s)  # preset 2 of the bank
+        s.poll()
         reg.apply_pending()
         assert reg.get("blackout") == 1.0
         assert s.presets.current == s.presets.bank.names()[1]
@@ -121,13 +127,18 @@ def test_keyboard_bindings(tmp_path):
     finally:
         s.close()
     assert len(BINDINGS) >= 10
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "osc.md").read_text()
+    for keys, _, what in BINDINGS:  # the keyboard table of docs/osc.md is the table the code runs
+        assert f"| {keys} | {what} |" in doc, keys
 
 
 def test_midi_flag_on_a_machine_without_midi_is_one_notice(caplog, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     reg = ParamRegistry()
     with caplog.at_level(logging.INFO, logger="vj.control"):
-        s = start_surfaces(types.SimpleNamespace(no_osc=True, midi="anything"), reg)
+        s = start_surfaces(SurfaceOptions(osc=False, midi="anything"), reg)
     s.close()
     notices = [r for r in caplog.records if "MIDI control is off" in r.getMessage()]
     if s.midi_port is None:
@@ -151,7 +162,7 @@ def test_window_hook_converts_pyglet_symbols(monkeypatch):
 
     reg = ParamRegistry()
     window = Window()
-    s = start_surfaces(types.SimpleNamespace(no_osc=True), reg, window=window)
+    s = start_surfaces(SurfaceOptions(osc=False), reg, window=window)
     try:
         press = window.handlers[0]
         assert press(98, 0) is True  # B: blackout, handled (the window's own handler is not called)

@@ -1,6 +1,8 @@
 import math
 import threading
 
+import pytest
+
 from vj.control.params import ParamRegistry
 
 
@@ -65,15 +67,15 @@ def test_listener_sees_changes():
     assert seen == [{"master": 0.25}]
 
 
-def test_frame_hook_runs_first_and_errors_do_not_stop_the_frame():
+def test_a_broken_listener_does_not_stop_the_frame():
     reg = ParamRegistry()
-    reg.add_frame_hook(lambda: reg.set("master", 0.5))
+    reg.set("master", 0.5)
 
     def broken(changed):
         raise RuntimeError("surface died")
 
     reg.add_listener(broken)
-    assert reg.apply_pending() == {"master": 0.5}  # the hook's write lands in the same frame
+    assert reg.apply_pending() == {"master": 0.5}
     assert reg.listener_errors == 1 and reg.frame == 1
 
 
@@ -93,3 +95,41 @@ def test_palette_blend_and_weights():
     reg.set_classes([4])
     reg.apply_pending()
     assert reg.palette.source == (4,) and reg.palette.mix == 1.0
+
+
+def test_one_declaration_feeds_registry_mapping_render_cli_and_docs():
+    """vj.parameters is the only place a range or default is stated: everything else reads it."""
+    import argparse
+    from pathlib import Path
+
+    from vj import parameters
+    from vj.commands import render as render_cmd
+    from vj.mapping import RANGES, Mapper, MappingSettings
+
+    reg = ParamRegistry()
+    assert reg.names() == [p.name for p in parameters.LIVE]
+    assert all(reg.get(p.name) == p.default for p in parameters.LIVE)
+    # the mapping's ranges and (render) defaults
+    for field, (lo, hi) in RANGES.items():
+        p = parameters.setting(field)
+        assert (lo, hi) == (p.lo, p.hi) and getattr(MappingSettings(), field) == p.render_value
+    assert MappingSettings().truncation == 1.0 and reg.get("gan.truncation") == 0.7  # the two contexts, on purpose
+    # every live parameter with a mapping field reaches the mapper, in the field's unit
+    m = Mapper()
+    live = {p.name: p.hi for p in parameters.LIVE if p.mapping}
+    m.apply_params(live)
+    for p in parameters.LIVE:
+        if p.mapping:
+            want = min(p.hi * m.settings.fps, RANGES[p.mapping][1]) if p.per_second else p.hi
+            assert getattr(m.settings, p.mapping) == want, p.name
+    # vj render's flags: same ranges and defaults
+    parser = argparse.ArgumentParser()
+    render_cmd.configure(parser)
+    args = parser.parse_args(["demo"])
+    assert args.truncation == MappingSettings().truncation and args.smooth_factor == MappingSettings().smooth_factor
+    assert args.beat_kick == 0.0 and args.fps == 30.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--truncation", "1.5"])
+    # docs/osc.md's table is the generated one
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "osc.md").read_text()
+    assert parameters.osc_table() in doc

@@ -12,7 +12,7 @@ from vj.control.presets import (
     save_preset,
     shipped_preset_dir,
 )
-from vj.control.tempo import BeatClock
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 SHIPPED = sorted(p.stem for p in shipped_preset_dir().glob("*.toml"))
@@ -196,7 +196,7 @@ def test_quantised_change_waits_for_the_next_bar(tmp_path):
     reg.set("transition.quantize", 2)
     reg.set("transition.time_s", 0)
     reg.apply_pending()
-    clock = BeatClock(120.0, clock=lambda: 0.0)  # bars every 2 s
+    clock = TempoClock(120.0, clock=lambda: 0.0)  # bars every 2 s
     sw = PresetSwitcher(reg, PresetBank([tmp_path]), clock=clock)
     assert sw.select("q", now=0.3)
     sw.poll(1.9)

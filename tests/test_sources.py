@@ -225,12 +225,12 @@ class _Status:
 
 
 class _FakeClock:
-    """Stands in for the ``time`` module inside vj.audio.sources: perf_counter() returns ``now``."""
+    """Stands in for vj.clock.now_s inside vj.audio.live_input: calling it returns ``now``."""
 
     def __init__(self, now):
         self.now = now
 
-    def perf_counter(self):
+    def __call__(self):
         return self.now
 
 
@@ -240,7 +240,7 @@ class _FakeClock:
 def test_live_callback_reblocks_odd_blocks_into_exact_hops(stereo_wav, monkeypatch, channels, expect, with_adc):
     """PortAudio may deliver any block size: the callback re-blocks into exact hops, in order, channel-mixed,
     with capture times on the sample clock (from the ADC time, or bounded by arrival when there is none)."""
-    import vj.audio.sources as sources
+    import vj.audio.live_input as live_input
 
     stereo, sr = sf.read(str(stereo_wav), dtype="float32")
     x = np.ascontiguousarray(np.column_stack([stereo, stereo[:, 0] * 0.5 - stereo[:, 1]]))  # 3 channels
@@ -251,7 +251,7 @@ def test_live_callback_reblocks_odd_blocks_into_exact_hops(stereo_wav, monkeypat
     src._on_hop = lambda h, t: (hops.append(h.copy()), times.append(t))
     src._prepare(cols)
     clock = _FakeClock(500.0)  # perf_counter epoch; the stream clock's epoch is 9000 s
-    monkeypatch.setattr(sources, "time", clock)
+    monkeypatch.setattr(live_input, "now_s", clock)
     rng = np.random.default_rng(0)
     pos, arrivals = 0, []
     while pos < len(x):
@@ -291,11 +291,11 @@ def test_unsupported_rate_is_reported_and_retried(monkeypatch):
     """A device that cannot capture at the asked rate: ERROR/RETRYING with a one-line reason, never a raise."""
     import sounddevice as sd
 
-    import vj.audio.sources as sources
+    import vj.audio.live_input as live_input
 
     fake = {"index": 7, "name": "Fake Card", "channels": 2, "default_samplerate": 48000.0, "hostapi": "ALSA",
             "is_default": True}
-    monkeypatch.setattr(sources, "resolve_input_device", lambda device, refresh=False: fake)
+    monkeypatch.setattr(live_input, "resolve_input_device", lambda device, refresh=False: fake)
 
     def check(**kw):
         raise sd.PortAudioError("Invalid sample rate [PaErrorCode -9997]")

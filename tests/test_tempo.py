@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from vj.control.tempo import PPQN, BeatClock
+from vj.control.tempo import PPQN, TempoClock
 
 
 def on_beat(phase):
@@ -12,7 +12,7 @@ def on_beat(phase):
 
 
 def make(bpm=120.0):
-    return BeatClock(bpm=bpm, clock=lambda: 0.0)
+    return TempoClock(bpm=bpm, clock=lambda: 0.0)
 
 
 def test_tap_sequence_sets_bpm_within_one_percent_and_puts_last_tap_on_a_beat():
@@ -107,7 +107,7 @@ def test_midi_clock_24_ppqn_at_128_bpm():
 
 
 def test_threads_do_not_corrupt_state():
-    clock = BeatClock(120.0)
+    clock = TempoClock(120.0)
 
     def worker():
         for _ in range(300):

@@ -1,7 +1,11 @@
 """Mapping: audio :class:`~vj.audio.features.Features` + settings → BigGAN latents.
 
-This is a causal, frame-rate-independent reimplementation of the deep music visualizer's mapping (reimplemented
-from its README's description; none of its code is used):
+This is a causal, frame-rate-independent reimplementation of the mapping of Matt Siegelman's deep music
+visualizer (github.com/msieg/deep-music-visualizer). The controls and what they mean come from its README; the
+details the README leaves out come from reading its script (``visualize.py``): the jitter mask re-drawn every 200
+frames, the 1:3 blend of each noise update with the previous one, and the ``2 × truncation − tempo_sensitivity``
+reversal bound. That repository carries no licence, so its behaviour is rewritten here and none of its code is
+copied:
 
 * **Class vector** — up to 12 ImageNet classes are tied to the 12 pitch classes (chroma bins). Each video frame,
   the weight of a class moves towards the (sharpened, max-normalised) chroma energy of its pitch at a rate set by
@@ -38,29 +42,30 @@ import numpy as np
 
 from vj.audio.features import Features
 from vj.errors import VJError
+from vj.parameters import LIVE, mapping_ranges, setting
+
+#: the live parameters that drive the mapping, in declaration order
+_DRIVING = tuple(p for p in LIVE if p.mapping)
 
 DIM_Z = 128
 NUM_CLASSES = 1000
 REF_FPS = 30.0  #: motion constants are defined per frame at this rate
 
-#: Valid ranges of the numeric settings (inclusive), shared by the CLI, presets and the registry.
-RANGES = {
-    "pitch_sensitivity": (200.0, 295.0),
-    "tempo_sensitivity": (0.0, 1.0),
-    "depth": (0.0, 1.0),
-    "jitter": (0.0, 1.0),
-    "truncation": (0.05, 1.0),
-    "smooth_factor": (1.0, 200.0),
-    "num_classes": (1, 12),
-    "fps": (1.0, 240.0),
-    "speed": (0.0, 4.0),
-    "beat_kick": (0.0, 1.0),
-}
+#: Valid ranges of the numeric settings (inclusive), from their declarations in :mod:`vj.parameters` (which the
+#: render CLI and the live registry read too).
+RANGES: dict[str, tuple[float, float]] = mapping_ranges()
+
+
+def _default(field_name: str):
+    """The declared default of a setting for an offline render (:attr:`vj.parameters.Param.render_value`)."""
+    p = setting(field_name)
+    return int(p.render_value) if p.kind == "int" else p.render_value
 
 
 @dataclass
 class MappingSettings:
-    """The deep music visualizer's controls (plus two live extras).
+    """The deep music visualizer's controls (plus two live extras); ranges and defaults are declared in
+    :mod:`vj.parameters` (the defaults here are ``vj render``'s, the original's own).
 
     Attributes:
         pitch_sensitivity: 200..295, how fast class weights follow the chroma (higher = faster).
@@ -77,18 +82,18 @@ class MappingSettings:
         beat_kick: 0..1, extra noise jump on each beat (live extra; 0 = the original's behaviour).
     """
 
-    pitch_sensitivity: float = 220.0
-    tempo_sensitivity: float = 0.25
-    depth: float = 1.0
-    jitter: float = 0.5
-    truncation: float = 1.0
-    smooth_factor: float = 20.0
-    num_classes: int = 12
+    pitch_sensitivity: float = _default("pitch_sensitivity")
+    tempo_sensitivity: float = _default("tempo_sensitivity")
+    depth: float = _default("depth")
+    jitter: float = _default("jitter")
+    truncation: float = _default("truncation")
+    smooth_factor: float = _default("smooth_factor")
+    num_classes: int = _default("num_classes")
     classes: list[int] | None = None
     sort_classes_by_power: bool = False
-    fps: float = 30.0
-    speed: float = 1.0
-    beat_kick: float = 0.0
+    fps: float = _default("fps")
+    speed: float = _default("speed")
+    beat_kick: float = _default("beat_kick")
 
     def validate(self) -> "MappingSettings":
         """Check every value against :data:`RANGES`.
@@ -229,22 +234,20 @@ class Mapper:
         self._fade_mix = mix if fading else 1.0
 
     def apply_params(self, values: dict[str, float]) -> None:
-        """Take the registry's ``gan.*`` values (see :mod:`vj.control.params`); unknown names are ignored."""
+        """Take the registry's values of the live parameters that drive the mapping (those with a
+        :attr:`vj.parameters.Param.mapping` field); others and unknown names are ignored.
+
+        Each value is converted to its field's unit (``× fps`` for :attr:`~vj.parameters.Param.per_second`
+        ones: seconds → frames) and clamped to :data:`RANGES`.
+        """
         s = self.settings
-        for key, attr in (
-            ("gan.truncation", "truncation"),
-            ("gan.pitch_sensitivity", "pitch_sensitivity"),
-            ("gan.tempo_sensitivity", "tempo_sensitivity"),
-            ("gan.depth", "depth"),
-            ("gan.jitter", "jitter"),
-            ("gan.speed", "speed"),
-            ("gan.beat_kick", "beat_kick"),
-        ):
-            if key in values and math.isfinite(values[key]):
-                lo, hi = RANGES[attr]
-                setattr(s, attr, min(max(float(values[key]), lo), hi))
-        if "gan.smooth_s" in values and math.isfinite(values["gan.smooth_s"]):
-            s.smooth_factor = min(max(values["gan.smooth_s"] * s.fps, 1.0), 200.0)
+        for p in _DRIVING:
+            v = values.get(p.name)
+            if v is None or not math.isfinite(v):
+                continue
+            v = float(v) * s.fps if p.per_second else float(v)
+            lo, hi = RANGES[p.mapping]
+            setattr(s, p.mapping, min(max(v, lo), hi))
 
     # -- internals -----------------------------------------------------------------------------------------
     def _new_jitter_mask(self) -> np.ndarray:

@@ -4,8 +4,8 @@ The same analysis (:class:`vj.audio.analysis.StreamingAnalyzer`, hop by hop) and
 live, just not in real time. Video frame ``k`` shows time ``k / fps``: it is generated from the newest hop that
 ended at or before that time (causal), or, with ``lookahead``, from the mapping smoothed with future audio.
 
-The video is encoded with PyAV (libx264, yuv420p, +faststart) and the audio (the same excerpt, AAC) is muxed in,
-starting at the same instant as frame 0. The file is written under a temporary name in the output's directory and
+The video is encoded by :class:`vj.engine.mp4.Mp4Writer` (libx264, yuv420p, +faststart) and the audio (the same
+excerpt, AAC) is muxed in, starting at the same instant as frame 0. The file is written under a temporary name in the output's directory and
 renamed at the end, so a failed or interrupted render leaves no broken output.
 """
 
@@ -22,13 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from vj.audio.features import Features
+from vj.clock import now_s
 from vj.errors import VJError
 from vj.mapping import LatentTrack, MappingSettings, map_offline
 
 log = logging.getLogger("vj")
-
-#: AAC sample rates FFmpeg's encoder accepts; other rates are resampled to 48 kHz.
-_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
 
 @dataclass
@@ -133,13 +131,13 @@ class _Progress:
             )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, fps=0.0)
-        self._t0 = time.perf_counter()
+        self._t0 = now_s()
         self._done = 0
 
     def advance(self, n: int) -> None:
         self._done += n
         if self._bar is not None:
-            fps = self._done / max(time.perf_counter() - self._t0, 1e-9)
+            fps = self._done / max(now_s() - self._t0, 1e-9)
             self._bar.update(self._task, advance=n, fps=fps)
 
     def close(self) -> None:
@@ -164,43 +162,29 @@ def _to_uint8_hwc(images, size: tuple[int, int]) -> np.ndarray:
 
 
 class _Muxer:
-    """H.264 + AAC writer over PyAV, interleaving audio up to the current video time."""
+    """Feeds a :class:`vj.engine.mp4.Mp4Writer`: video frames in order, the song's audio interleaved up to the
+    current video time (1024-sample chunks)."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], audio: np.ndarray, sample_rate: int, crf: int):
-        import av
-        from fractions import Fraction
+        from vj.engine.mp4 import AAC_RATES, Mp4Writer
 
-        self.av = av
-        self.container = av.open(str(path), mode="w", format="mp4" if path.suffix.lower() != ".mkv" else "matroska",
-                                 options={"movflags": "+faststart"} if path.suffix.lower() != ".mkv" else {})
-        rate = Fraction(fps).limit_denominator(1001)
-        self.video = self.container.add_stream("libx264", rate=rate)
-        self.video.width, self.video.height = size
-        self.video.pix_fmt = "yuv420p"
-        self.video.codec_context.time_base = 1 / rate
-        self.video.options = {"crf": str(crf), "preset": "veryfast"}
-        # x264 was seen to give run-to-run different bitstreams for identical frames when it ran in the process
-        # that runs torch, and with more than one thread; in its own process and one thread it is reproducible
-        # (see _EncoderProcess), which "same seed + input -> identical frames" needs.
-        self.video.codec_context.thread_count = 1
-        self.size = size
         # audio: planar float, mono or stereo
         if audio.ndim == 1:
             audio = audio[:, None]
         if audio.shape[1] > 2:
             audio = audio[:, :2]
-        if sample_rate not in _AAC_RATES:
+        if sample_rate not in AAC_RATES:
             from vj.audio.decode import resample
 
             audio, sample_rate = resample(audio, sample_rate, 48000), 48000
-        self.layout = "stereo" if audio.shape[1] == 2 else "mono"
         self.audio_data = np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T, dtype=np.float32)
         self.sample_rate = sample_rate
-        self.audio = self.container.add_stream("aac", rate=sample_rate)
-        self.audio.layout = self.layout
-        self.audio.codec_context.time_base = Fraction(1, sample_rate)
+        # x264 was seen to give run-to-run different bitstreams for identical frames when it ran in the process
+        # that runs torch, and with more than one thread; in its own process and one thread it is reproducible
+        # (see _EncoderProcess), which "same seed + input -> identical frames" needs.
+        self.writer = Mp4Writer(path, size, fps, crf=crf, audio_rate=sample_rate,
+                                audio_channels=self.audio_data.shape[0], faststart=True, threads=1)
         self._audio_pos = 0
-        self._frame_index = 0
         self.fps = fps
 
     def _write_audio_until(self, t_s: float | None) -> None:
@@ -210,37 +194,21 @@ class _Muxer:
             n = min(chunk, end - self._audio_pos) if t_s is None else chunk
             if self._audio_pos + n > end:
                 break
-            data = self.audio_data[:, self._audio_pos : self._audio_pos + n]
-            frame = self.av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=self.layout)
-            frame.sample_rate = self.sample_rate
-            frame.pts = self._audio_pos
-            for packet in self.audio.encode(frame):
-                self.container.mux(packet)
+            self.writer.write_audio(self.audio_data[:, self._audio_pos : self._audio_pos + n], self._audio_pos)
             self._audio_pos += n
 
     def write_frames(self, frames: np.ndarray) -> None:
         """Encode uint8 [N,H,W,3] RGB frames of the output size."""
         for img in frames:
-            vf = self.av.VideoFrame.from_ndarray(img, format="rgb24")
-            vf.pts = self._frame_index
-            for packet in self.video.encode(vf):
-                self.container.mux(packet)
-            self._frame_index += 1
-        self._write_audio_until(self._frame_index / self.fps)
+            self.writer.write_video(img)
+        self._write_audio_until(self.writer.frames_written / self.fps)
 
     def close(self) -> None:
         self._write_audio_until(None)
-        for packet in self.video.encode(None):
-            self.container.mux(packet)
-        for packet in self.audio.encode(None):
-            self.container.mux(packet)
-        self.container.close()
+        self.writer.close()
 
     def abort(self) -> None:
-        try:
-            self.container.close()
-        except Exception:
-            pass
+        self.writer.abort()
 
 
 def _encoder_main(conn, path, fps, size, audio, sample_rate, crf) -> None:
@@ -350,9 +318,9 @@ def render(opts: RenderOptions) -> Path:
     else:
         from vj.audio.analysis import analyze_signal
 
-        t0 = time.perf_counter()
+        t0 = now_s()
         hops = analyze_signal(audio.mean(axis=1) if audio.ndim == 2 else audio, sr, opts.hop_size)
-        log.debug("analysed %.1f s of audio in %.2f s", duration_s, time.perf_counter() - t0)
+        log.debug("analysed %.1f s of audio in %.2f s", duration_s, now_s() - t0)
         frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
         track = map_offline(frames, settings, seed=opts.seed, lookahead=opts.lookahead)
     if opts.save_latents is not None:

@@ -3,7 +3,8 @@
 One :class:`StreamingAnalyzer` is fed exactly ``hop_size`` mono samples per call — by the live audio callback
 (in real time) and by :func:`analyze_signal` (offline render / ``vj analyze``), so both see the same numbers.
 Every buffer is allocated in ``__init__``; :meth:`StreamingAnalyzer.process` does no I/O, logging or locking and
-allocates nothing but the returned record (and its 12-value chroma copy).
+allocates nothing but the returned record (its 12-value chroma copy, and the small tuples its stages
+hand on).
 
 Per hop it computes
 
@@ -16,7 +17,7 @@ Per hop it computes
 * bands: bass/mid/high energy from a 2048-sample Hann FFT, each normalised against its recent range;
 * onsets: aubio's onset detector (default ``specflux``, chosen by measurement; see docs/benchmarks.md),
   suppressed in silence;
-* beats: :class:`vj.audio.beat.BeatClock` fed by a log-magnitude spectral-flux envelope (or aubio's own
+* beats: :class:`vj.audio.beat.BeatTracker` fed by a log-magnitude spectral-flux envelope (or aubio's own
   tempo tracker with ``beat_tracker="aubio"``);
 * pitch: aubio ``yinfast`` (de Cheveigné & Kawahara 2002, FFT form) → MIDI + confidence;
 * chroma: a 4096-sample Hann FFT, its interpolated spectral peaks folded onto 12 pitch classes tuned to A440,
@@ -27,107 +28,15 @@ Per hop it computes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from vj.audio.analysis_config import AnalysisConfig, RangeTracker
 from vj.audio.features import Features
 
 _EPS = 1e-12
 
-
-@dataclass
-class AnalysisConfig:
-    """Settings of :class:`StreamingAnalyzer`; defaults chosen by measurement (``benchmarks/analysis_accuracy.py``).
-
-    Attributes:
-        onset_method: aubio onset detection function (``specflux``, ``hfc``, ``complex``, ``phase``,
-            ``wphase``, ``specdiff``, ``kl``, ``mkl``, ``energy``).
-        onset_threshold: aubio peak-picking threshold (higher = fewer onsets).
-        onset_minioi_s: minimum inter-onset interval [s].
-        onset_buf_size: aubio onset window [samples].
-        onset_min_flux: an aubio onset is kept only if vj's spectral flux (after gain control) reached this
-            value within the last ~50 ms (0 disables the check). Steady tones ripple below ~0.9, onsets in the
-            annotated recordings peak at 2.7 or more (measured with flux_gamma = 100).
-        flux_gamma: log compression γ of vj's spectral flux, log(1 + γ·|X|) with |X| = 1 for a full-scale sine
-            (feeds the beat clock and the onset check; larger = quieter partials count more).
-        beat_tracker: ``"clock"`` (vj's causal beat clock, :mod:`vj.audio.beat`) or ``"aubio"`` (aubio's tempo
-            tracker alone).
-        min_bpm, max_bpm: tempo search range [bpm].
-        prior_bpm: centre of the tempo prior [bpm]; prior_octaves: its width [octaves].
-        beat_warmup_s: no beats before this much audio [s] (nor before the tempo has held still for 0.5 s).
-        pitch_method: aubio pitch method; ``yin`` or ``yinfast`` (``yinfft``'s confidence is stale below ~1.3 kHz
-            in aubio 0.4.9).
-        pitch_buf_size: pitch window [samples]; the lowest detectable pitch is about 2·sample_rate/size
-            (86 Hz = F2 for 1024 at 44.1 kHz); the estimate refers to the window centre, size/2 samples before
-            the hop end (1024 halves that latency against 2048: raw pitch accuracy 0.90 vs 0.81 at hop end).
-        pitch_tolerance: aubio yin threshold (lower = stricter).
-        pitch_min_confidence: below this confidence the hop is unvoiced (``pitch_midi`` = 0).
-        silence_db: raw loudness below which the input counts as silent [dBFS].
-        agc_target_db: loudness the gain control aims for [dBFS].
-        agc_rise_s, agc_fall_s: time constants of the gain-control envelope when loudness rises / falls [s].
-        agc_settle_s: for this much non-silent audio after a start the envelope uses ``agc_rise_s`` both ways,
-            so the gain settles within ~5 s whatever the first seconds held [s].
-        agc_max_gain_db, agc_min_gain_db: gain limits [dB].
-        range_fall_db_per_s: how fast the recent-range trackers (``level``, bands) forget [dB/s].
-        range_min_db: smallest loudness range mapped onto 0..1 [dB].
-        bass_hz, high_hz: band edges: bass < bass_hz <= mid < high_hz <= high [Hz].
-        chroma_fft_size: window of the chroma FFT [samples].
-        chroma_fmin_hz, chroma_fmax_hz: frequency range of the spectral peaks folded into chroma [Hz].
-        chroma_bass_octaves: bass weighting; a peak's weight falls by 1/e per this many octaves above fmin.
-        tuning_hz: reference A4 [Hz].
-    """
-
-    onset_method: str = "specflux"
-    onset_threshold: float = 0.2
-    onset_minioi_s: float = 0.02
-    onset_buf_size: int = 1024
-    onset_min_flux: float = 1.5
-    beat_tracker: str = "clock"
-    flux_gamma: float = 100.0
-    min_bpm: float = 60.0
-    max_bpm: float = 200.0
-    prior_bpm: float = 110.0
-    prior_octaves: float = 0.6
-    beat_warmup_s: float = 1.5
-    pitch_method: str = "yinfast"
-    pitch_buf_size: int = 1024
-    pitch_tolerance: float = 0.2
-    pitch_min_confidence: float = 0.6
-    silence_db: float = -72.0
-    agc_target_db: float = -15.0
-    agc_rise_s: float = 0.3
-    agc_fall_s: float = 1.5
-    agc_settle_s: float = 3.0
-    agc_max_gain_db: float = 45.0
-    agc_min_gain_db: float = -20.0
-    range_fall_db_per_s: float = 2.0
-    range_min_db: float = 15.0
-    bass_hz: float = 250.0
-    high_hz: float = 4000.0
-    chroma_fft_size: int = 4096
-    chroma_fmin_hz: float = 100.0
-    chroma_fmax_hz: float = 5000.0
-    chroma_bass_octaves: float = 8.0
-    tuning_hz: float = 440.0
-
-
-class _RangeTracker:
-    """Maps a dB value onto 0..1 against its recent range: max/min envelopes that forget at a fixed rate."""
-
-    def __init__(self, fall_db: float, min_range_db: float):
-        self.fall = fall_db  # dB per hop
-        self.min_range = min_range_db
-        self.hi = -math.inf
-        self.lo = math.inf
-
-    def __call__(self, db: float) -> float:
-        if self.hi == -math.inf:
-            self.hi, self.lo = db, db - self.min_range
-        self.hi = max(db, self.hi - self.fall)
-        self.lo = min(db, self.lo + self.fall)
-        lo = min(self.lo, self.hi - self.min_range)
-        return min(max((db - lo) / (self.hi - lo), 0.0), 1.0)
+__all__ = ["AnalysisConfig", "StreamingAnalyzer", "analyze_signal"]
 
 
 class StreamingAnalyzer:
@@ -149,7 +58,7 @@ class StreamingAnalyzer:
     """
 
     def __init__(self, sample_rate: int, hop_size: int = 512, config: AnalysisConfig | None = None):
-        from vj.audio.beat import BeatClock
+        from vj.audio.beat import BeatTracker
         from vj.audio.chroma import PeakChroma
 
         if sample_rate <= 0 or hop_size <= 0:
@@ -172,7 +81,7 @@ class StreamingAnalyzer:
         self._pitch_buf = max(cfg.pitch_buf_size, hop)
         self._n_long = max(cfg.chroma_fft_size, 2 * hop)
         self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
-        self._clock = BeatClock(
+        self._clock = BeatTracker(
             self.frame_rate,
             min_bpm=cfg.min_bpm,
             max_bpm=cfg.max_bpm,
@@ -200,7 +109,7 @@ class StreamingAnalyzer:
             self._n_long, sr, cfg.chroma_fmin_hz, cfg.chroma_fmax_hz, cfg.tuning_hz, cfg.chroma_bass_octaves
         )
         self._chroma = np.zeros(12, dtype=np.float32)
-        # short FFT (bands, onset-strength envelope for the beat clock)
+        # short FFT (bands, onset-strength envelope for the beat tracker)
         self._win_short = np.hanning(self._n_short)
         self._wbuf_short = np.zeros(self._n_short)
         nb = self._n_short // 2 + 1
@@ -230,14 +139,14 @@ class StreamingAnalyzer:
         import aubio
 
         cfg, sr, hop = self.config, self.sample_rate, self.hop_size
-        self._onset = aubio.onset(cfg.onset_method, self._onset_buf, hop, sr)
-        self._onset.set_threshold(float(cfg.onset_threshold))
-        self._onset.set_minioi_s(float(cfg.onset_minioi_s))
-        self._onset.set_silence(-90.0)  # vj decides silence itself, on the level before gain control
-        self._pitch = aubio.pitch(cfg.pitch_method, self._pitch_buf, hop, sr)
-        self._pitch.set_unit("midi")
-        self._pitch.set_tolerance(float(cfg.pitch_tolerance))
-        self._pitch.set_silence(-90.0)
+        self._onset_det = aubio.onset(cfg.onset_method, self._onset_buf, hop, sr)
+        self._onset_det.set_threshold(float(cfg.onset_threshold))
+        self._onset_det.set_minioi_s(float(cfg.onset_minioi_s))
+        self._onset_det.set_silence(-90.0)  # vj decides silence itself, on the level before gain control
+        self._pitch_det = aubio.pitch(cfg.pitch_method, self._pitch_buf, hop, sr)
+        self._pitch_det.set_unit("midi")
+        self._pitch_det.set_tolerance(float(cfg.pitch_tolerance))
+        self._pitch_det.set_silence(-90.0)
         self._tempo = None
         if cfg.beat_tracker == "aubio":
             self._tempo = aubio.tempo("default", max(1024, 2 * hop), hop, sr)
@@ -248,8 +157,8 @@ class StreamingAnalyzer:
         which cannot be cleared, are recreated — call it between streams, not from the audio callback)."""
         self._make_aubio()
         fall = self.config.range_fall_db_per_s / self.frame_rate
-        self._level_rt = _RangeTracker(fall, self.config.range_min_db)
-        self._band_rt = [_RangeTracker(fall, self.config.range_min_db) for _ in range(3)]
+        self._level_rt = RangeTracker(fall, self.config.range_min_db)
+        self._band_rt = [RangeTracker(fall, self.config.range_min_db) for _ in range(3)]
         self._odf_max = 1e-3
         self.hop_index = -1
         self.nonfinite_count = 0
@@ -270,6 +179,10 @@ class StreamingAnalyzer:
     def process(self, hop: np.ndarray, capture_time_s: float | None = None) -> Features:
         """Analyse one hop.
 
+        The stages run in this order, each on what the previous left in the analyser's buffers:
+        :meth:`_clean` → :meth:`_loudness` (and gain control) → :meth:`_push_ring` → :meth:`_spectrum`
+        (bands, spectral flux) → :meth:`_onset` → :meth:`_beat` → :meth:`_pitch` → :meth:`_chroma_of_ring`.
+
         Args:
             hop: np.ndarray [shape=(hop_size,), float32, nominally -1..1] — the newest mono samples. It is
                 copied; the caller may reuse its buffer.
@@ -281,131 +194,19 @@ class StreamingAnalyzer:
         Raises:
             ValueError: hop has the wrong length.
         """
-        cfg = self.config
         hs = self.hop_size
         if hop.shape != (hs,):
             raise ValueError(f"process() needs exactly {hs} mono samples, got shape {hop.shape}")
         self.hop_index += 1
         time_s = (self.hop_index + 1) * hs / self.sample_rate
-        x = self._x
-        np.copyto(x, hop, casting="unsafe")
-
-        # --- clean-up: non-finite → 0, clip, DC
-        np.isfinite(x, out=self._finite)
-        bad = hs - int(np.count_nonzero(self._finite))
-        if bad:
-            self.nonfinite_count += bad
-            np.copyto(x, 0.0, where=~self._finite)
-        np.clip(x, -4.0, 4.0, out=x)
-        mean = float(x.mean())
-        if self._dc is None:
-            self._dc = mean
-        else:
-            self._dc += self._dc_alpha * (mean - self._dc)  # one-pole mean tracker, ~1 s time constant
-        x -= self._dc
-
-        # --- loudness, silence, AGC: the hop's variance, so a DC step not yet tracked reads as silence too
-        np.multiply(x, x, out=self._sq)
-        m1 = mean - self._dc
-        ms = max(float(self._sq.mean()) - m1 * m1, 0.0)
-        loud_db = max(10.0 * math.log10(ms + _EPS), -120.0)
-        if self._silent:
-            silent = loud_db < cfg.silence_db + 3.0  # hysteresis: 3 dB to leave silence
-        else:
-            silent = loud_db < cfg.silence_db
-        self._silent = silent
-        self._silent_hops = self._silent_hops + 1 if silent else 0
-        if not silent:
-            self._sound_hops += 1
-            if self._agc_env_db is None:
-                self._agc_env_db = loud_db
-            else:
-                # Fast both ways for the first agc_settle_s of sound, so the gain settles whatever came first.
-                fast = loud_db > self._agc_env_db or self._sound_hops < self._settle_hops
-                tau = cfg.agc_rise_s if fast else cfg.agc_fall_s
-                a = 1.0 - math.exp(-hs / (self.sample_rate * tau))
-                self._agc_env_db += a * (loud_db - self._agc_env_db)
-            self._gain_db = min(max(cfg.agc_target_db - self._agc_env_db, cfg.agc_min_gain_db), cfg.agc_max_gain_db)
-        gain = 10.0 ** (self._gain_db / 20.0)
-        g = self._g
-        np.multiply(x, gain, out=g)
-        rms = math.sqrt(ms) * gain
-        level = 0.0 if silent else self._level_rt(loud_db)
-
-        # --- ring buffer of gained samples (ping-pong shift)
-        ring = self._ring2
-        ring[:-hs] = self._ring[hs:]
-        ring[-hs:] = g
-        self._ring, self._ring2 = ring, self._ring
-
-        # --- short FFT: bands + log spectral flux
-        np.multiply(ring[-self._n_short :], self._win_short, out=self._wbuf_short)
-        np.fft.rfft(self._wbuf_short, out=self._spec_short)
-        mag = self._mag
-        np.abs(self._spec_short, out=mag)
-        if silent:
-            bass = mid = high = 0.0
-        else:
-            bass, mid, high = (
-                rt(10.0 * math.log10(float(np.dot(mag[sl], mag[sl])) + _EPS))
-                for sl, rt in zip((self._b_bass, self._b_mid, self._b_high), self._band_rt)
-            )
-        lm = self._logmag
-        np.multiply(mag, self._flux_scale, out=lm)  # log(1 + γ·|X|), |X| scaled so a full-scale sine is 1
-        np.log1p(lm, out=lm)
-        np.subtract(lm, self._prev_logmag, out=self._diff)
-        np.maximum(self._diff, 0.0, out=self._diff)
-        odf = float(np.dot(self._diff, self._flux_w))
-        self._logmag, self._prev_logmag = self._prev_logmag, lm
-        self._odf_max = max(odf, self._odf_max * self._odf_decay)
-        onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)
-
-        # --- onsets (aubio), confirmed by vj's own flux: aubio's peak picker is relative and fires on the flux
-        # ripple of a steady tone; a real onset (after gain control) lifts the flux well above that ripple.
-        self._odf_recent[self.hop_index % len(self._odf_recent)] = odf
-        onset = bool(self._onset(g)[0]) and not silent
-        if onset and float(self._odf_recent.max()) < self._onset_min_flux:
-            onset = False
-        if onset:
-            self._onset_count += 1
-
-        # --- beats
-        if self._tempo is not None:
-            beat = bool(self._tempo(g)[0]) and not silent
-            bpm = float(self._tempo.get_bpm())
-            period = 60.0 * self.frame_rate / bpm if bpm > 0 else 0.0
-            last = self._tempo.get_last() / hs if self._tempo.get_last() > 0 else -1
-            beat_phase = ((self.hop_index - last) / period) % 1.0 if period > 0 and last >= 0 else 0.0
-        else:
-            active = self._silent_hops < int(2.0 * self.frame_rate)
-            if self._silent_hops == int(10.0 * self.frame_rate):
-                self._clock.reset()  # long silence: the next song may have another tempo
-            beat = self._clock.update(odf if not silent else 0.0, active=active)
-            bpm = self._clock.bpm
-            beat_phase = self._clock.phase()
-        if beat:
-            self._beat_count += 1
-
-        # --- pitch (aubio)
-        pm = float(self._pitch(g)[0])
-        conf = float(self._pitch.get_confidence())
-        if not math.isfinite(conf):
-            conf = 0.0
-        conf = min(max(conf, 0.0), 1.0)
-        if silent or conf < cfg.pitch_min_confidence or not (0.0 < pm < 140.0):
-            pm = 0.0
-
-        # --- chroma
-        np.multiply(ring, self._win_long, out=self._wbuf_long)
-        np.fft.rfft(self._wbuf_long, out=self._spec_long)
-        ml = self._mag_long
-        np.abs(self._spec_long, out=ml)
-        chroma = self._chroma
-        if silent:
-            chroma[:] = 0.0
-        else:
-            chroma[:] = self._peak_chroma(ml)
-
+        mean = self._clean(hop)
+        loud_db, silent, gain, rms, level = self._loudness(mean)
+        self._push_ring()
+        bass, mid, high, odf, onset_strength = self._spectrum(silent)
+        onset = self._onset(odf, silent)
+        beat, bpm, beat_phase = self._beat(odf, silent)
+        pm, conf = self._pitch(silent)
+        chroma = self._chroma_of_ring(silent)
         return Features(
             hop_index=self.hop_index,
             time_s=time_s,
@@ -429,6 +230,182 @@ class StreamingAnalyzer:
             silent=silent,
             gain=gain,
         )
+
+    def _clean(self, hop: np.ndarray) -> float:
+        """Copy the hop into ``self._x``: NaN/inf → 0 (counted), clipped to ±4, DC removed by a one-pole mean
+        tracker (~1 s time constant).
+
+        Returns:
+            The hop's mean before DC removal (the loudness stage needs it) [full scale].
+        """
+        hs = self.hop_size
+        x = self._x
+        np.copyto(x, hop, casting="unsafe")
+        np.isfinite(x, out=self._finite)
+        bad = hs - int(np.count_nonzero(self._finite))
+        if bad:
+            self.nonfinite_count += bad
+            np.copyto(x, 0.0, where=~self._finite)
+        np.clip(x, -4.0, 4.0, out=x)
+        mean = float(x.mean())
+        if self._dc is None:
+            self._dc = mean
+        else:
+            self._dc += self._dc_alpha * (mean - self._dc)
+        x -= self._dc
+        return mean
+
+    def _loudness(self, mean: float) -> tuple[float, bool, float, float, float]:
+        """Loudness, silence and automatic gain control; writes the gained hop to ``self._g``.
+
+        Loudness is the hop's variance in dBFS (so a DC step not yet tracked reads as silence too). Silence has
+        3 dB of hysteresis. The gain follows a dB-domain envelope of the loudness with separate rise/fall time
+        constants (fast both ways for the first ``agc_settle_s`` of sound), gain = target − envelope, clamped.
+
+        Args:
+            mean: the hop's mean before DC removal (from :meth:`_clean`).
+
+        Returns:
+            ``(loudness_db, silent, gain, rms, level)``: loudness before gain [dBFS], silent (bool), linear gain,
+            RMS after gain [full scale], and ``level`` 0..1 against the recent loudness range.
+        """
+        cfg, hs = self.config, self.hop_size
+        x = self._x
+        np.multiply(x, x, out=self._sq)
+        m1 = mean - self._dc
+        ms = max(float(self._sq.mean()) - m1 * m1, 0.0)
+        loud_db = max(10.0 * math.log10(ms + _EPS), -120.0)
+        if self._silent:
+            silent = loud_db < cfg.silence_db + 3.0  # hysteresis: 3 dB to leave silence
+        else:
+            silent = loud_db < cfg.silence_db
+        self._silent = silent
+        self._silent_hops = self._silent_hops + 1 if silent else 0
+        if not silent:
+            self._sound_hops += 1
+            if self._agc_env_db is None:
+                self._agc_env_db = loud_db
+            else:
+                # Fast both ways for the first agc_settle_s of sound, so the gain settles whatever came first.
+                fast = loud_db > self._agc_env_db or self._sound_hops < self._settle_hops
+                tau = cfg.agc_rise_s if fast else cfg.agc_fall_s
+                a = 1.0 - math.exp(-hs / (self.sample_rate * tau))
+                self._agc_env_db += a * (loud_db - self._agc_env_db)
+            self._gain_db = min(max(cfg.agc_target_db - self._agc_env_db, cfg.agc_min_gain_db), cfg.agc_max_gain_db)
+        gain = 10.0 ** (self._gain_db / 20.0)
+        np.multiply(x, gain, out=self._g)
+        rms = math.sqrt(ms) * gain
+        level = 0.0 if silent else self._level_rt(loud_db)
+        return loud_db, silent, gain, rms, level
+
+    def _push_ring(self) -> None:
+        """Append the gained hop to the ring of the last ``chroma_fft_size`` samples (ping-pong, no overlap)."""
+        hs = self.hop_size
+        ring = self._ring2
+        ring[:-hs] = self._ring[hs:]
+        ring[-hs:] = self._g
+        self._ring, self._ring2 = ring, self._ring
+
+    def _spectrum(self, silent: bool) -> tuple[float, float, float, float, float]:
+        """The short Hann FFT of the ring's newest samples: band energies and the log spectral flux.
+
+        The flux is ``Σ w(f) · max(0, log(1 + γ|X_t(f)|) − log(1 + γ|X_{t−1}(f)|))`` with 1/f weights above
+        100 Hz (every octave counts alike) and nothing above 16 kHz.
+
+        Returns:
+            ``(bass, mid, high, odf, onset_strength)``: bands 0..1 against their recent range (0 in silence), the
+            flux (onset detection function) and it normalised 0..1 by its slowly forgetting maximum.
+        """
+        ring = self._ring
+        np.multiply(ring[-self._n_short :], self._win_short, out=self._wbuf_short)
+        np.fft.rfft(self._wbuf_short, out=self._spec_short)
+        mag = self._mag
+        np.abs(self._spec_short, out=mag)
+        if silent:
+            bass = mid = high = 0.0
+        else:
+            bass, mid, high = (
+                rt(10.0 * math.log10(float(np.dot(mag[sl], mag[sl])) + _EPS))
+                for sl, rt in zip((self._b_bass, self._b_mid, self._b_high), self._band_rt)
+            )
+        lm = self._logmag
+        np.multiply(mag, self._flux_scale, out=lm)  # log(1 + γ·|X|), |X| scaled so a full-scale sine is 1
+        np.log1p(lm, out=lm)
+        np.subtract(lm, self._prev_logmag, out=self._diff)
+        np.maximum(self._diff, 0.0, out=self._diff)
+        odf = float(np.dot(self._diff, self._flux_w))
+        self._logmag, self._prev_logmag = self._prev_logmag, lm
+        self._odf_max = max(odf, self._odf_max * self._odf_decay)
+        onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)
+        return bass, mid, high, odf, onset_strength
+
+    def _onset(self, odf: float, silent: bool) -> bool:
+        """aubio's onset detector on the gained hop, confirmed by vj's own flux: aubio's peak picker is relative
+        and fires on the flux ripple of a steady tone; a real onset (after gain control) lifts the flux within
+        the last ~50 ms above ``onset_min_flux``. Suppressed in silence; counted in the onset counter."""
+        self._odf_recent[self.hop_index % len(self._odf_recent)] = odf
+        onset = bool(self._onset_det(self._g)[0]) and not silent
+        if onset and float(self._odf_recent.max()) < self._onset_min_flux:
+            onset = False
+        if onset:
+            self._onset_count += 1
+        return onset
+
+    def _beat(self, odf: float, silent: bool) -> tuple[bool, float, float]:
+        """One step of the beat tracker (:class:`vj.audio.beat.BeatTracker` on the flux, or aubio's tempo
+        tracker with ``beat_tracker="aubio"``); a long silence (10 s) resets it, as the next song may have
+        another tempo.
+
+        Returns:
+            ``(beat, bpm, beat_phase)``: a beat at this hop (counted), the tempo [bpm] (0 = unknown), and the
+            phase since the last beat, 0..1.
+        """
+        if self._tempo is not None:
+            beat = bool(self._tempo(self._g)[0]) and not silent
+            bpm = float(self._tempo.get_bpm())
+            period = 60.0 * self.frame_rate / bpm if bpm > 0 else 0.0
+            last = self._tempo.get_last() / self.hop_size if self._tempo.get_last() > 0 else -1
+            beat_phase = ((self.hop_index - last) / period) % 1.0 if period > 0 and last >= 0 else 0.0
+        else:
+            active = self._silent_hops < int(2.0 * self.frame_rate)
+            if self._silent_hops == int(10.0 * self.frame_rate):
+                self._clock.reset()  # long silence: the next song may have another tempo
+            beat = self._clock.update(odf if not silent else 0.0, active=active)
+            bpm = self._clock.bpm
+            beat_phase = self._clock.phase()
+        if beat:
+            self._beat_count += 1
+        return beat, bpm, beat_phase
+
+    def _pitch(self, silent: bool) -> tuple[float, float]:
+        """aubio's pitch (``pitch_method``) of the gained hop.
+
+        Returns:
+            ``(pitch_midi, confidence)``: MIDI note number, 0 when unvoiced (silent, confidence below
+            ``pitch_min_confidence``, or out of 0..140); confidence clamped to 0..1.
+        """
+        pm = float(self._pitch_det(self._g)[0])
+        conf = float(self._pitch_det.get_confidence())
+        if not math.isfinite(conf):
+            conf = 0.0
+        conf = min(max(conf, 0.0), 1.0)
+        if silent or conf < self.config.pitch_min_confidence or not (0.0 < pm < 140.0):
+            pm = 0.0
+        return pm, conf
+
+    def _chroma_of_ring(self, silent: bool) -> np.ndarray:
+        """12-bin chroma of the whole ring (long Hann FFT → :class:`vj.audio.chroma.PeakChroma`); zeros in
+        silence. Returns the analyser's own buffer (the caller copies it)."""
+        np.multiply(self._ring, self._win_long, out=self._wbuf_long)
+        np.fft.rfft(self._wbuf_long, out=self._spec_long)
+        ml = self._mag_long
+        np.abs(self._spec_long, out=ml)
+        chroma = self._chroma
+        if silent:
+            chroma[:] = 0.0
+        else:
+            chroma[:] = self._peak_chroma(ml)
+        return chroma
 
 
 _ONSET_METHODS = ("specflux", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "energy", "default")

@@ -1,4 +1,4 @@
-"""A causal beat clock: tempo from the autocorrelation of an onset-strength envelope, phase from cross-correlating
+"""A causal beat tracker: tempo from the autocorrelation of an onset-strength envelope, phase from cross-correlating
 the recent envelope with a beat comb, a phase-locked loop that predicts each beat so it is emitted on time.
 
 Method (written for vj from the published descriptions; no code copied):
@@ -16,7 +16,7 @@ Method (written for vj from the published descriptions; no code copied):
   clearly better than the current phase) re-aligns the clock at once. Beats are emitted when the predicted time
   is reached, ``latency_frames`` early to compensate for the envelope's analysis-window delay.
 
-All buffers are allocated in ``__init__``; :meth:`BeatClock.update` allocates nothing large.
+All buffers are allocated in ``__init__``; :meth:`BeatTracker.update` allocates nothing large.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 
-class BeatClock:
+class BeatTracker:
     """Causal beat tracker driven by one onset-strength value per hop.
 
     Args:

@@ -27,7 +27,7 @@ class Features:
     Attributes:
         hop_index: index of the hop since the stream started (0-based).
         time_s: stream time at the *end* of the hop [s] (hop_index + 1) * hop_size / sample_rate.
-        capture_time_s: host clock (``time.perf_counter()``) at which the hop's last sample was captured [s];
+        capture_time_s: the vj clock (:func:`vj.clock.now_s`) instant at which the hop's last sample was captured [s];
             for live input derived from PortAudio's ADC time where available; offline equal to ``time_s``.
         rms: RMS of the hop after DC removal and automatic gain control, 0..~1 (linear).
         loudness_db: RMS of the hop in dBFS after DC removal, before gain control, -120..0 (up to +12 for

@@ -16,8 +16,9 @@ import argparse
 import logging
 import math
 import signal
-import time
+from contextlib import ExitStack
 
+from vj.clock import now_s
 from vj.commands._args import ranged, resolution
 
 HELP = "play live: audio input → BigGAN imagery in a window or fullscreen"
@@ -130,22 +131,176 @@ def run(args) -> int:
         VJError: bad options, an unreadable input file, missing weights, no display (use ``--headless``),
             a stats/record path that cannot be written.
     """
-    import torch
+    with LiveSession(args) as session:
+        session.play()
+    session.report()
+    return 0
 
-    from vj.audio.sources import open_source
+
+class LiveSession:
+    """One ``vj live`` show: builds every part in order on a :class:`contextlib.ExitStack` and tears them down in
+    the reverse order, whatever failed half-way.
+
+    Use as ``with LiveSession(args) as s: s.play()``; then :meth:`report`. Entering builds (and may raise
+    :class:`VJError`); leaving stops the audio and inference threads, closes the control surfaces, the recorder,
+    the stats file, the GL pipeline and the window, and leaves a hung audio stream to the OS.
+
+    Attributes (after entering): registry, source, generator, surface, pipeline, stats, recorder (or None),
+    features, frames, front, inference, show, surfaces; ``clean`` — every worker thread stopped in time.
+    """
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self.clean = True
+        self.recorder = None
+        self.last_stats: dict = {}
+        self.t0 = 0.0
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "LiveSession":
+        try:
+            self._build()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    # -- set-up, in order; each part registers its own tear-down --------------------------------------------
+    def _build(self) -> None:
+        import torch
+
+        from vj.audio.sources import leave_hung_streams_to_os, open_source
+        from vj.control.surfaces import SurfaceOptions, start_surfaces
+        from vj.display.pipeline import Pipeline
+        from vj.display.show import Show, ShowOptions
+        from vj.engine.audio import AudioFront
+        from vj.engine.inference import InferenceThread, make_frame_fn
+        from vj.engine.record import Recorder
+        from vj.engine.slots import FrameSlot, LatestSlot
+        from vj.engine.stats import StatsCollector
+        from vj.mapping import Mapper, MappingSettings
+        from vj.models import load_generator, resolve_device
+
+        args, stack = self.args, self._stack
+        self.registry, classes = _registry(args)
+        stack.callback(self._after_teardown, leave_hung_streams_to_os)
+        is_file = args.input == "demo" or str(args.input).startswith("file:")
+        # the demo piece loops (it is what a bare `vj live` plays); a file plays once unless --loop
+        # a device that is not there at start-up is a typo or the wrong index: say so now (strict); one that
+        # vanishes later is waited for while the show goes on
+        self.source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop or args.input == "demo"}
+                                                 if is_file else {"strict": True}))
+        stack.callback(self.source.stop)
+        dev = resolve_device(args.device)
+        # float32 here: the runner (vj.engine.gpu) picks fp16 for CUDA itself when it prepares the generator
+        gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False,
+                             seed=args.seed)
+        self.generator = gen
+        frame_fn = make_frame_fn(gen, dev)
+        mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)
+        mapper.apply_params(self.registry.snapshot())
+
+        self.surface, fell_back = _open_surface(args)
+        stack.callback(self.surface.close)
+        if self.surface.overlay is not None:
+            self.surface.overlay.visible = bool(args.overlay)
+        res = int(getattr(gen, "resolution", 128))
+        self.pipeline = Pipeline(self.surface.ctx, args.size, (res, res))
+        stack.callback(self.pipeline.release)
+        self.t0 = now_s()
+        self.stats = StatsCollector(args.stats, self.t0)
+        stack.callback(self.stats.close)
+        if fell_back or args.headless:
+            self.stats.console_every_s = 5.0
+        if args.record:
+            self.recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=self.t0)
+            stack.callback(self.recorder.close)
+        self.features = LatestSlot()
+        self.frames = FrameSlot(res, res)
+        self.front = AudioFront(self.source, self.features,
+                                on_audio=self.recorder.push_audio if self.recorder else None)
+        self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
+                                         max_fps=args.gen_fps_cap)
+        self.surfaces = start_surfaces(SurfaceOptions.from_args(args), self.registry,
+                                       window=getattr(self.surface, "window", None), features=self.features)
+        stack.callback(self._quietly, "closing control surfaces", self.surfaces.close)
+        for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
+            self.registry.set_now(name, value)
+        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
+        self.show = Show(self.surface, self.pipeline, self.registry, self.features, self.frames, self.stats,
+                         ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
+                                     screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
+                                     timed_sets=list(args.timed), record_fps=args.record_fps,
+                                     model=getattr(gen, "model_name", args.model), input=_input_label(args.input)),
+                         source=self.source, inference=self.inference, recorder=self.recorder,
+                         class_names=_class_names(), controls=self.surfaces)
+        if self.recorder is not None:
+            self.recorder.start()
+        self.inference.start()
+        stack.callback(self._stop_worker, self.inference.stop)
+        self.front.start()
+        stack.callback(self._stop_worker, self.front.stop)
+        old_sigint = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_sigint)
+        stack.callback(signal.signal, signal.SIGINT, old_sigint)
+
+    # -- tear-down helpers -------------------------------------------------------------------------------------
+    def _on_sigint(self, signum, frame) -> None:
+        self.show.stop_requested = True
+
+    def _stop_worker(self, stop) -> None:
+        self.clean &= bool(stop())
+
+    @staticmethod
+    def _quietly(what: str, fn) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 — closing at exit must not hide the exit's cause
+            log.warning("%s: %s", what, exc)
+
+    def _after_teardown(self, leave_hung_streams_to_os) -> None:
+        if not self.clean:
+            log.warning("a worker thread did not stop in time")
+        leave_hung_streams_to_os()
+
+    # -- the show ----------------------------------------------------------------------------------------------
+    def play(self) -> None:
+        """Run the frame loop (:meth:`vj.display.show.Show.run`) until it ends, then write the last stats line."""
+        self.show.run()
+        self.last_stats = self.show.emit_stats(now_s())
+
+    def report(self) -> None:
+        """Log the show's summary (and the recording's) after tear-down."""
+        show, stats = self.show, self.stats
+        elapsed = now_s() - self.t0
+        log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms "
+                 "p95 %s ms, %d generated frames dropped, %d audio overflows",
+                 elapsed, show.swaps, show.swaps / max(elapsed, 1e-9), show.frames_shown,
+                 show.frames_shown / max(elapsed, 1e-9), _fmt(stats.latency_ms(50)), _fmt(stats.latency_ms(95)),
+                 self.frames.overwritten, self.last_stats.get("audio_overflows", 0))
+        recorder = self.recorder
+        if recorder is not None:
+            if recorder.error:
+                log.warning("record: %s", recorder.error)
+            else:
+                log.info("recorded %s: %d frames, %d dropped", self.args.record, recorder.frames_written,
+                         recorder.dropped_video)
+
+
+def _registry(args):
+    """The parameter registry with ``--set``, ``--classes`` applied; checks ``--at``, ``--stats``, screenshots.
+
+    Returns:
+        ``(registry, classes)`` — classes as ImageNet indices, or None.
+
+    Raises:
+        VJError: an unknown parameter, bad classes, an unwritable stats file, a screenshot pattern without {n}.
+    """
     from vj.control.params import ParamRegistry
-    from vj.control.surfaces import start_surfaces
-    from vj.display.pipeline import Pipeline
-    from vj.display.show import Show, ShowOptions
-    from vj.display.window import HeadlessSurface, LiveWindow, param_keys
-    from vj.engine.audio import AudioFront
-    from vj.engine.inference import InferenceThread, make_frame_fn
-    from vj.engine.record import Recorder
-    from vj.engine.slots import FrameSlot, LatestSlot
-    from vj.engine.stats import StatsCollector
     from vj.errors import VJError
-    from vj.mapping import Mapper, MappingSettings
-    from vj.models import load_generator, resolve_device
 
     if args.screenshot_every and not (args.screenshot and "{n}" in args.screenshot):
         raise VJError("--screenshot-every needs --screenshot with {n} in the name, e.g. shot_{n}.png")
@@ -166,113 +321,33 @@ def run(args) -> int:
             open(args.stats, "a").close()
         except OSError as exc:
             raise VJError(f"--stats {args.stats}: {exc.strerror}") from None
+    return registry, classes
 
-    is_file = args.input == "demo" or str(args.input).startswith("file:")
-    # the demo piece loops (it is what a bare `vj live` plays); a file plays once unless --loop
-    # a device that is not there at start-up is a typo or the wrong index: say so now (strict); one that vanishes
-    # later is waited for while the show goes on
-    source = open_source(args.input, **({"monitor": args.monitor, "loop": args.loop or args.input == "demo"}
-                                        if is_file else {"strict": True}))
-    dev = resolve_device(args.device)
-    # float32 here: the runner (vj.engine.gpu) picks fp16 for CUDA itself when it prepares the generator
-    gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False,
-                         seed=args.seed)
-    model_label = getattr(gen, "model_name", args.model)
-    frame_fn = make_frame_fn(gen, dev)
-    mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)
-    mapper.apply_params(registry.snapshot())
 
-    fell_back = False
+def _open_surface(args):
+    """The window (or headless surface) the show draws on.
+
+    Returns:
+        ``(surface, fell_back)`` — fell_back is True when no display was there and the show runs headless.
+
+    Raises:
+        VJError: ``--fullscreen``/``--screen`` asked for a display that is not there, or EGL is missing.
+    """
+    from vj.display.window import HeadlessSurface, LiveWindow
+    from vj.errors import VJError
+
     if args.headless:
-        surface = HeadlessSurface()
-    else:
-        try:
-            surface = LiveWindow(size=args.size, fullscreen=args.fullscreen, screen=args.screen,
-                                 vsync=not args.no_vsync, title="vj")
-        except VJError as exc:
-            if args.fullscreen or args.screen is not None:
-                raise  # a show asked for a projector: say it is not there
-            # no display at all (a server, CI, ssh): the show still runs, headless, and says how it is doing
-            log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
-                     "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
-            surface, fell_back = HeadlessSurface(), True
-    recorder = front = inference = surfaces = pipeline = stats = None
-    old_sigint = signal.getsignal(signal.SIGINT)
+        return HeadlessSurface(), False
     try:
-        if surface.overlay is not None:
-            surface.overlay.visible = bool(args.overlay)
-            surface.on_key = param_keys(registry)
-        res = int(getattr(gen, "resolution", 128))
-        pipeline = Pipeline(surface.ctx, args.size, (res, res))
-        t0 = time.perf_counter()
-        stats = StatsCollector(args.stats, t0)
-        if args.record:
-            recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
-        features = LatestSlot()
-        frames = FrameSlot(res, res)
-        front = AudioFront(source, features, on_audio=recorder.push_audio if recorder else None)
-        inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
-        if fell_back or args.headless:
-            stats.console_every_s = 5.0
-        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
-        show = Show(surface, pipeline, registry, features, frames, stats,
-                    ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
-                                screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
-                                timed_sets=list(args.timed), record_fps=args.record_fps, model=model_label,
-                                input=_input_label(args.input)),
-                    source=source, inference=inference, recorder=recorder, class_names=_class_names())
-
-        def on_sigint(signum, frame):
-            show.stop_requested = True
-
-        signal.signal(signal.SIGINT, on_sigint)
-        surfaces = start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
-        show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
-        for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
-            registry.set_now(name, value)
-        if recorder is not None:
-            recorder.start()
-        inference.start()
-        front.start()
-        show.run()
-        last = show.emit_stats(time.perf_counter())
-    finally:
-        signal.signal(signal.SIGINT, old_sigint)
-        clean = True
-        if surfaces is not None:
-            try:
-                surfaces.close()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("closing control surfaces: %s", exc)
-        if front is not None:
-            clean &= front.stop()
-        else:
-            source.stop()
-        if inference is not None:
-            clean &= inference.stop()
-        if recorder is not None:
-            recorder.close()
-        if stats is not None:
-            stats.close()
-        if pipeline is not None:
-            pipeline.release()
-        surface.close()
-        if not clean:
-            log.warning("a worker thread did not stop in time")
-        _leave_hung_audio_to_the_os()
-    elapsed = time.perf_counter() - t0
-    log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms p95 %s "
-             "ms, %d generated frames dropped, %d audio overflows",
-             elapsed, show.swaps, show.swaps / max(elapsed, 1e-9), show.frames_shown,
-             show.frames_shown / max(elapsed, 1e-9), _fmt(stats.latency_ms(50)), _fmt(stats.latency_ms(95)),
-             frames.overwritten, last.get("audio_overflows", 0))
-    if recorder is not None:
-        if recorder.error:
-            log.warning("record: %s", recorder.error)
-        else:
-            log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
-                     recorder.dropped_video)
-    return 0
+        return LiveWindow(size=args.size, fullscreen=args.fullscreen, screen=args.screen, vsync=not args.no_vsync,
+                          title="vj"), False
+    except VJError as exc:
+        if args.fullscreen or args.screen is not None:
+            raise  # a show asked for a projector: say it is not there
+        # no display at all (a server, CI, ssh): the show still runs, headless, and says how it is doing
+        log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
+                 "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
+        return HeadlessSurface(), True
 
 
 def _input_label(spec: str) -> str:
@@ -281,22 +356,6 @@ def _input_label(spec: str) -> str:
 
     spec = str(spec)
     return "file:" + os.path.basename(spec[5:]) if spec.startswith("file:") else spec[:40]
-
-
-def _leave_hung_audio_to_the_os() -> None:
-    """If closing the input stream hung inside a dead host API (a vanished device or sound server), skip
-    PortAudio's exit-time terminate, which would wait on that stream forever; the OS reclaims it at exit."""
-    import sys
-    import threading
-
-    stuck = [t for t in threading.enumerate() if t.name == "vj-stream-close" and t.is_alive()]
-    sd = sys.modules.get("sounddevice")
-    handler = getattr(sd, "_exit_handler", None)
-    if stuck and handler is not None:
-        import atexit
-
-        atexit.unregister(handler)
-        log.warning("the audio input did not close (its device or server is gone); leaving it to the OS")
 
 
 def _fmt(x: float) -> str:

@@ -6,22 +6,30 @@ import argparse
 from pathlib import Path
 
 from vj.commands._args import ranged, resolution
-from vj.mapping import RANGES
+from vj.parameters import setting
 
 HELP = "render an audio file (or 'demo') to an H.264/AAC music video"
 
 
-def _r(name, kind=float):
-    lo, hi = RANGES[name]
-    return ranged(kind, lo, hi)
+def _mapping_flag(group, flag: str, field: str, what: str, default=True) -> None:
+    """Add a mapping flag whose range and default come from its declaration (:func:`vj.parameters.setting`)."""
+    p = setting(field)
+    kind = int if p.kind == "int" else float
+    lo, hi = (kind(p.lo), kind(p.hi))
+    unit = f" [{p.unit}]" if p.unit and p.unit != "frames" else ""
+    value = kind(p.render_value)
+    help_default = f" (default {value:g})" if default else f" (default {value:g}, or as many as --classes)"
+    group.add_argument(flag, type=ranged(kind, lo, hi), default=value if default else None,
+                       help=f"{lo:g}..{hi:g}{unit}: {what}{help_default}")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", help="audio file (wav, flac, ogg, mp3, m4a, ...) or 'demo' for the bundled piece")
     p.add_argument("-o", "--output", type=Path, default=Path("vj-render.mp4"), help="output video (default %(default)s)")
-    p.add_argument("--fps", type=_r("fps"), default=30.0, help="video frame rate (default %(default)s)")
+    _mapping_flag(p, "--fps", "fps", "video frame rate")
     p.add_argument("--resolution", type=resolution, default=(512, 512),
-                   help="output size, WIDTHxHEIGHT or SIZE (default 512); 'native' frames are upscaled (Lanczos)")
+                   help="output size, WIDTHxHEIGHT or SIZE (default 512); the generator's frames are resized to it "
+                        "(bicubic, antialiased when shrinking)")
     p.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start of the excerpt [s]")
     p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
                    help="length of the excerpt [s] (default: to the end)")
@@ -38,21 +46,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     m = p.add_argument_group("mapping (the deep music visualizer's controls)")
-    m.add_argument("--pitch-sensitivity", type=_r("pitch_sensitivity"), default=220.0,
-                   help="200..295: how fast the classes follow the pitch (default 220)")
-    m.add_argument("--tempo-sensitivity", type=_r("tempo_sensitivity"), default=0.25,
-                   help="0..1: how far the noise moves with loudness (default 0.25)")
-    m.add_argument("--depth", type=_r("depth"), default=1.0, help="0..1: maximum class weight (default 1)")
-    m.add_argument("--jitter", type=_r("jitter"), default=0.5, help="0..1: noise jitter (default 0.5)")
-    m.add_argument("--truncation", type=_r("truncation"), default=1.0, help="0.05..1: BigGAN truncation (default 1)")
-    m.add_argument("--smooth-factor", type=_r("smooth_factor"), default=20.0,
-                   help="class smoothing [frames] (default 20)")
-    m.add_argument("--num-classes", type=_r("num_classes", int), default=None, help="1..12 classes (default 12)")
+    _mapping_flag(m, "--pitch-sensitivity", "pitch_sensitivity", "how fast the classes follow the pitch")
+    _mapping_flag(m, "--tempo-sensitivity", "tempo_sensitivity", "how far the noise moves with loudness")
+    _mapping_flag(m, "--depth", "depth", "maximum class weight")
+    _mapping_flag(m, "--jitter", "jitter", "noise jitter")
+    _mapping_flag(m, "--truncation", "truncation", "BigGAN truncation")
+    _mapping_flag(m, "--smooth-factor", "smooth_factor", "class smoothing [video frames]")
+    _mapping_flag(m, "--num-classes", "num_classes", "how many classes", default=False)
     m.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                    help="up to 12 ImageNet classes by index or name (e.g. 985 107, or daisy jellyfish)")
     m.add_argument("--sort-classes-by-power", action="store_true",
                    help="tie the first class to the most powerful pitch, the second to the next, ...")
-    m.add_argument("--beat-kick", type=_r("beat_kick"), default=0.0, help="0..1: noise jump on each beat (default 0)")
+    _mapping_flag(m, "--beat-kick", "beat_kick", "noise jump on each beat")
     m.add_argument("--lookahead", action="store_true",
                    help="smooth with future audio, as the original did (offline only; default causal, as live)")
     m.add_argument("--save-latents", type=Path, default=None, metavar="FILE.npz", help="save the latent trajectory")
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         from vj.models.imagenet import resolve_classes
 
         classes = resolve_classes(args.classes)
-    num_classes = args.num_classes if args.num_classes is not None else (len(classes) if classes else 12)
+    num_classes = args.num_classes if args.num_classes is not None else (
+        len(classes) if classes else MappingSettings.num_classes)
     if classes and num_classes > len(classes):
         raise VJError(f"--num-classes {num_classes} is more than the {len(classes)} classes given")
     settings = MappingSettings(

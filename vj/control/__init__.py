@@ -2,7 +2,7 @@
 
 One concern per module:
 
-* :mod:`vj.control.params` — every live parameter (name, range, default, unit) and the thread-safe registry
+* :mod:`vj.control.params` — the thread-safe registry of the live parameters (declared in :mod:`vj.parameters`)
   applied once per frame; the class palette with its crossfade state.
 * :mod:`vj.control.osc_router` — the ``/vj/...`` OSC address space, pure logic; :mod:`vj.control.osc` — the UDP
   server (own thread, allowlist, rate-limited drops) and feedback to a tablet.

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Callable
 
+from vj.clock import now_s
 from vj.control.params import ParamRegistry
 from vj.control.presets import Preset, PresetBank, save_preset, user_preset_dir
 from vj.errors import VJError
@@ -110,14 +110,14 @@ class PresetSwitcher:
     Args:
         registry: the parameter registry.
         bank: the presets (default :class:`PresetBank` of the shipped and user folders).
-        clock: a :class:`vj.control.tempo.BeatClock` for quantised changes (``transition.quantize`` 1 = next beat,
+        clock: a :class:`vj.control.tempo.TempoClock` for quantised changes (``transition.quantize`` 1 = next beat,
             2 = next bar); None = changes start at once.
         save_dir: where :meth:`save` writes (default :func:`vj.control.presets.user_preset_dir`).
-        time_fn: time source [s] when ``now`` is not passed (``time.monotonic``).
+        time_fn: time source [s] when ``now`` is not passed (:func:`vj.clock.now_s`).
     """
 
     def __init__(self, registry: ParamRegistry, bank: PresetBank | None = None, clock=None,
-                 save_dir=None, time_fn: Callable[[], float] = time.monotonic):
+                 save_dir=None, time_fn: Callable[[], float] = now_s):
         self.registry = registry
         self.bank = bank if bank is not None else PresetBank()
         self.clock = clock

@@ -1,32 +1,19 @@
-"""Keyboard bindings of the live window: key name → registry / preset / tempo / MIDI-learn action.
+"""Keyboard bindings of the live window: one explicit table, key → action on the registry, presets, tempo, MIDI.
 
-The window (:mod:`vj.display.window`, which keeps Esc, F, H and Tab for itself) calls :func:`handle_key` for every
-key press. Key names are pyglet's symbol strings (``"B"``, ``"SPACE"``, ``"BRACKETRIGHT"``, ``"_1"``); pyglet's
-integer symbols are converted. :data:`BINDINGS` is the table docs/osc.md shows.
+The window (:mod:`vj.display.window`) keeps Esc, F, H and Tab for itself; :func:`attach` pushes :func:`handle_key`
+on top of it, so every other key press is looked up in :data:`KEYS` first. Key names are pyglet's symbol strings
+(``"B"``, ``"SPACE"``, ``"BRACKETRIGHT"``, ``"_1"`` → ``"1"``); pyglet's integer symbols are converted.
+:data:`BINDINGS` (the rows of the help table in the overlay and docs/osc.md) is derived from :data:`KEYS`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
+from vj.clock import now_s
 from vj.control.params import ParamRegistry
-
-#: (keys, modifiers, description) — the documented bindings, in the order shown in the overlay's help.
-BINDINGS: tuple[tuple[str, str, str], ...] = (
-    ("B", "", "blackout on/off"),
-    ("Z", "", "freeze on/off"),
-    ("S", "", "strobe on/off"),
-    ("UP / DOWN", "", "master +/- 5 %"),
-    ("RIGHT / LEFT", "", "truncation +/- 0.05"),
-    ("] / [", "", "next / previous preset"),
-    ("1 .. 9", "", "preset 1..9 of the bank (name order)"),
-    ("Ctrl+S", "ctrl", "save the current look as a new preset (live-YYYYMMDD-HHMMSS)"),
-    ("T or SPACE", "", "tap tempo"),
-    ("R", "", "resync: this instant is the downbeat"),
-    ("PERIOD / COMMA", "", "tempo x2 / /2"),
-    ("L", "", "MIDI learn: arm the next parameter (each press moves on); then move a control"),
-    ("Ctrl+L", "ctrl", "cancel MIDI learn"),
-)
 
 #: Parameters that L cycles through for MIDI learn (the ones worth a physical control).
 LEARN_CYCLE: tuple[str, ...] = (
@@ -36,10 +23,91 @@ LEARN_CYCLE: tuple[str, ...] = (
 )
 
 _MOD_CTRL = 2  # pyglet.window.key.MOD_CTRL
-_MOD_SHIFT = 1  # pyglet.window.key.MOD_SHIFT
 
 
-def _name(symbol) -> str:
+@dataclass(frozen=True)
+class KeyContext:
+    """What a key action may act on: the registry, and the control surfaces when they run (else None)."""
+
+    registry: ParamRegistry
+    presets: object = None  #: :class:`vj.control.crossfade.PresetSwitcher`
+    clock: object = None  #: :class:`vj.control.tempo.TempoClock`
+    midi: object = None  #: :class:`vj.control.midi.MidiController`
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding.
+
+    Attributes:
+        name: pyglet symbol name (``"B"``, ``"BRACKETRIGHT"``, ``"1"``).
+        ctrl: the binding needs Ctrl held (and a key without ``ctrl`` does not fire with Ctrl held).
+        needs: the :class:`KeyContext` field that must not be None (``"registry"``, ``"presets"``, ``"clock"``,
+            ``"midi"``); the key is not handled when it is missing.
+        action: ``action(ctx, now_s)`` does the work.
+        label, doc: the help-table row this key belongs to (keys sharing a label share a row).
+    """
+
+    name: str
+    action: Callable[[KeyContext, float], object]
+    label: str
+    doc: str
+    needs: str = "registry"
+    ctrl: bool = False
+
+
+def _learn_next(ctx: KeyContext, now: float) -> None:
+    current = ctx.midi.learning
+    i = (LEARN_CYCLE.index(current) + 1) % len(LEARN_CYCLE) if current in LEARN_CYCLE else 0
+    ctx.midi.learn(LEARN_CYCLE[i])
+
+
+def _preset_key(n: int) -> Key:
+    return Key(str(n), lambda c, now: c.presets.select(n - 1, now), "1 .. 9", "preset 1..9 of the bank (name order)",
+               "presets")
+
+
+#: Every key binding, in the order of the help table.
+KEYS: tuple[Key, ...] = (
+    Key("B", lambda c, now: c.registry.toggle("blackout"), "B", "blackout on/off"),
+    Key("Z", lambda c, now: c.registry.toggle("freeze"), "Z", "freeze on/off"),
+    Key("S", lambda c, now: c.registry.toggle("strobe"), "S", "strobe on/off"),
+    Key("UP", lambda c, now: c.registry.nudge("master", 0.05), "UP / DOWN", "master +/- 5 %"),
+    Key("DOWN", lambda c, now: c.registry.nudge("master", -0.05), "UP / DOWN", "master +/- 5 %"),
+    Key("RIGHT", lambda c, now: c.registry.nudge("gan.truncation", 0.05), "RIGHT / LEFT", "truncation +/- 0.05"),
+    Key("LEFT", lambda c, now: c.registry.nudge("gan.truncation", -0.05), "RIGHT / LEFT", "truncation +/- 0.05"),
+    Key("BRACKETRIGHT", lambda c, now: c.presets.next(now), "] / [", "next / previous preset", "presets"),
+    Key("BRACKETLEFT", lambda c, now: c.presets.prev(now), "] / [", "next / previous preset", "presets"),
+    *(_preset_key(n) for n in range(1, 10)),
+    Key("S", lambda c, now: c.presets.save(time.strftime("live-%Y%m%d-%H%M%S")), "Ctrl+S",
+        "save the current look as a new preset (live-YYYYMMDD-HHMMSS)", "presets", ctrl=True),
+    Key("T", lambda c, now: c.clock.tap(now), "T or SPACE", "tap tempo", "clock"),
+    Key("SPACE", lambda c, now: c.clock.tap(now), "T or SPACE", "tap tempo", "clock"),
+    Key("R", lambda c, now: c.clock.resync(now), "R", "resync: this instant is the downbeat", "clock"),
+    Key("PERIOD", lambda c, now: c.clock.double(now), "PERIOD / COMMA", "tempo x2 / /2", "clock"),
+    Key("COMMA", lambda c, now: c.clock.half(now), "PERIOD / COMMA", "tempo x2 / /2", "clock"),
+    Key("L", _learn_next, "L", "MIDI learn: arm the next parameter (each press moves on); then move a control",
+        "midi"),
+    Key("L", lambda c, now: c.midi.cancel_learn(), "Ctrl+L", "cancel MIDI learn", "midi", ctrl=True),
+)
+
+_BY_KEY: dict[tuple[str, bool], Key] = {(k.name, k.ctrl): k for k in KEYS}
+assert len(_BY_KEY) == len(KEYS), "a key is bound twice"
+
+
+def _rows() -> tuple[tuple[str, str, str], ...]:
+    rows: dict[str, tuple[str, str, str]] = {}
+    for k in KEYS:
+        rows.setdefault(k.label, (k.label, "ctrl" if k.ctrl else "", k.doc))
+    return tuple(rows.values())
+
+
+#: (keys, modifiers, description) — the help table's rows, in order (overlay, docs/osc.md).
+BINDINGS: tuple[tuple[str, str, str], ...] = _rows()
+
+
+def key_name(symbol) -> str:
+    """pyglet's integer symbol or symbol string → the name used in :data:`KEYS` (``""`` if unknown)."""
     if isinstance(symbol, int):
         try:
             from pyglet.window import key
@@ -55,58 +123,38 @@ def _name(symbol) -> str:
 
 def handle_key(symbol, registry: ParamRegistry, surfaces=None, modifiers: int = 0,
                now: float | None = None) -> bool:
-    """Act on one key press.
+    """Act on one key press, as :data:`KEYS` says.
 
     Args:
         symbol: pyglet key symbol (int) or its name (``"B"``, ``"_1"``, ``"BRACKETRIGHT"``...).
         registry: the parameter registry.
-        surfaces: the :class:`vj.control.surfaces.Surfaces` (presets, beat clock, MIDI) or None (parameter keys
+        surfaces: the :class:`vj.control.surfaces.Surfaces` (presets, tempo clock, MIDI) or None (parameter keys
             only).
         modifiers: pyglet modifier bits (Ctrl = 2).
-        now: time [s] for tempo and quantised presets (``time.monotonic()`` when None).
+        now: time [s] for tempo and quantised presets (:func:`vj.clock.now_s` when None).
 
     Returns:
-        True if the key is one of :data:`BINDINGS` (the window should not act on it too).
+        True if the key is bound and what it needs is there (the window should not act on it too).
     """
-    name = _name(symbol)
-    ctrl = bool(modifiers & _MOD_CTRL)
-    now = time.monotonic() if now is None else now
-    presets = getattr(surfaces, "presets", None)
-    clock = getattr(surfaces, "clock", None)
-    midi = getattr(surfaces, "midi", None)
-    if ctrl:
-        if name == "S" and presets is not None:
-            presets.save(time.strftime("live-%Y%m%d-%H%M%S"))
-            return True
-        if name == "L" and midi is not None:
-            midi.cancel_learn()
-            return True
+    binding = _BY_KEY.get((key_name(symbol), bool(modifiers & _MOD_CTRL)))
+    if binding is None:
         return False
-    simple = {"B": ("toggle", "blackout"), "Z": ("toggle", "freeze"), "S": ("toggle", "strobe"),
-              "UP": ("nudge", "master", 0.05), "DOWN": ("nudge", "master", -0.05),
-              "RIGHT": ("nudge", "gan.truncation", 0.05), "LEFT": ("nudge", "gan.truncation", -0.05)}
-    if name in simple:
-        op, *rest = simple[name]
-        getattr(registry, op)(*rest)
-        return True
-    if presets is not None:
-        if name == "BRACKETRIGHT":
-            presets.next(now)
-            return True
-        if name == "BRACKETLEFT":
-            presets.prev(now)
-            return True
-        if len(name) == 1 and name in "123456789":
-            presets.select(int(name) - 1, now)
-            return True
-    if clock is not None:
-        action = {"T": "tap", "SPACE": "tap", "R": "resync", "PERIOD": "double", "COMMA": "half"}.get(name)
-        if action is not None:
-            getattr(clock, action)(now)
-            return True
-    if name == "L" and midi is not None:
-        current = midi.learning
-        i = (LEARN_CYCLE.index(current) + 1) % len(LEARN_CYCLE) if current in LEARN_CYCLE else 0
-        midi.learn(LEARN_CYCLE[i])
-        return True
-    return False
+    ctx = KeyContext(registry, getattr(surfaces, "presets", None), getattr(surfaces, "clock", None),
+                     getattr(surfaces, "midi", None))
+    if getattr(ctx, binding.needs) is None:
+        return False
+    binding.action(ctx, now_s() if now is None else now)
+    return True
+
+
+def attach(window, registry: ParamRegistry, surfaces=None) -> None:
+    """Push :func:`handle_key` onto a pyglet window's handler stack, above the window's own keys.
+
+    Args:
+        window: a ``pyglet.window.Window`` (anything with ``push_handlers``).
+        registry, surfaces: as for :func:`handle_key`.
+
+    A key :data:`KEYS` handles stops there; any other key goes on to the window's handlers (Esc, F, H, Tab).
+    """
+    window.push_handlers(
+        on_key_press=lambda symbol, modifiers: True if handle_key(symbol, registry, surfaces, modifiers) else None)

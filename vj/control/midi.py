@@ -23,12 +23,12 @@ import logging
 import os
 import tempfile
 import threading
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vj.clock import now_s
 from vj.control.params import ParamRegistry
 from vj.errors import VJError
 
@@ -98,10 +98,10 @@ class MidiController:
 
     Args:
         registry: the parameter registry.
-        clock: a :class:`vj.control.tempo.BeatClock` for MIDI clock and tempo actions, or None.
+        clock: a :class:`vj.control.tempo.TempoClock` for MIDI clock and tempo actions, or None.
         presets: a :class:`vj.control.crossfade.PresetSwitcher` for preset actions, or None.
         map_path: TOML file the bindings are loaded from (if it exists) and saved to after each learn/forget.
-        time_fn: time source [s] (``time.monotonic``).
+        time_fn: time source [s] (:func:`vj.clock.now_s`).
 
     Raises:
         VJError: ``map_path`` exists but is not a valid map.
@@ -110,7 +110,7 @@ class MidiController:
     """
 
     def __init__(self, registry: ParamRegistry, clock=None, presets=None, map_path: str | Path | None = None,
-                 time_fn: Callable[[], float] = time.monotonic):
+                 time_fn: Callable[[], float] = now_s):
         self.registry = registry
         self.clock = clock
         self.presets = presets

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from typing import Callable
+
+from vj.clock import now_s
 
 _log = logging.getLogger("vj.control")
 
@@ -20,7 +21,7 @@ def _notice(text: str) -> None:
     _log.warning("midi: %s; MIDI control is off", text)
 
 
-def open_midi_input(name: str, handle: Callable, time_fn: Callable[[], float] = time.monotonic):
+def open_midi_input(name: str, handle: Callable, time_fn: Callable[[], float] = now_s):
     """Open the first MIDI input whose name contains ``name`` (case-insensitive) and feed it to ``handle``.
 
     Args:

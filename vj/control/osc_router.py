@@ -2,7 +2,7 @@
 
 :class:`OscRouter` maps ``/vj/...`` messages (address + arguments as python-osc decodes them) to calls on the
 :class:`vj.control.params.ParamRegistry`, the :class:`vj.control.crossfade.PresetSwitcher`, the
-:class:`vj.control.tempo.BeatClock` and the MIDI learn of :class:`vj.control.midi.MidiController`. It never raises on
+:class:`vj.control.tempo.TempoClock` and the MIDI learn of :class:`vj.control.midi.MidiController`. It never raises on
 input and never evaluates strings: :meth:`OscRouter.handle` returns None when a message was acted on, or the reason
 it was ignored (the server counts those and logs them rate-limited). The table is docs/osc.md.
 
@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import math
 import re
-import time
 from typing import Any, Callable
 
+from vj.clock import now_s
 from vj.control.params import ParamRegistry
 from vj.errors import VJError
 
@@ -120,16 +120,16 @@ class OscRouter:
     Args:
         registry: the parameter registry.
         presets: a :class:`vj.control.crossfade.PresetSwitcher`, or None (preset addresses then ignored).
-        clock: a :class:`vj.control.tempo.BeatClock`, or None (tempo actions then ignored, except ``tempo/bpm``
+        clock: a :class:`vj.control.tempo.TempoClock`, or None (tempo actions then ignored, except ``tempo/bpm``
             which sets the registry).
         midi: an object with ``learn(param, mode=None)``, ``cancel_learn()``, ``forget(param)`` (the
             :class:`vj.control.midi.MidiController`), or None.
         on_refresh: called for ``/vj/refresh`` (the OSC feedback resends every value).
-        time_fn: time source [s] (``time.monotonic``).
+        time_fn: time source [s] (:func:`vj.clock.now_s`).
     """
 
     def __init__(self, registry: ParamRegistry, presets=None, clock=None, midi=None,
-                 on_refresh: Callable[[], None] | None = None, time_fn: Callable[[], float] = time.monotonic):
+                 on_refresh: Callable[[], None] | None = None, time_fn: Callable[[], float] = now_s):
         self.registry = registry
         self.presets = presets
         self.clock = clock

@@ -1,4 +1,4 @@
-"""The parameter registry: every live parameter, one place, applied once per frame.
+"""The parameter registry: the live parameters (declared in :mod:`vj.parameters`), applied once per frame.
 
 Control surfaces (OSC thread, MIDI thread, keyboard, presets) call :meth:`ParamRegistry.set` and friends from any
 thread; the change is queued. The main thread calls :meth:`ParamRegistry.apply_pending` once per display frame,
@@ -19,46 +19,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from vj.parameters import LIVE, Param
+
 _log = logging.getLogger("vj.control")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One live parameter.
-
-    Attributes:
-        name: dotted name, e.g. ``"gan.truncation"``.
-        default: value at start-up.
-        lo, hi: inclusive range; every value set is clamped to it.
-        kind: ``"float"``, ``"int"`` (rounded), ``"bool"`` (0 or 1; "!" toggles) or ``"trigger"`` (acts on the
-            rising edge; its value is a counter of edges).
-        unit: unit for display and docs (``"s"``, ``"Hz"``, ``"bpm"``, ``""`` for 0..1 amounts).
-        doc: one line for the overlay, docs/osc.md and ``--help``.
-    """
-
-    name: str
-    default: float
-    lo: float = 0.0
-    hi: float = 1.0
-    kind: str = "float"
-    unit: str = ""
-    doc: str = ""
-
-    def clamp(self, value: float) -> float:
-        v = min(max(float(value), self.lo), self.hi)
-        if self.kind in ("int", "trigger"):
-            v = float(round(v))
-        elif self.kind == "bool":
-            v = 1.0 if v >= 0.5 else 0.0
-        return v
-
-    def from_unit(self, x: float) -> float:
-        """Scale 0..1 (a fader) to the range."""
-        return self.clamp(self.lo + min(max(float(x), 0.0), 1.0) * (self.hi - self.lo))
-
-    def to_unit(self, value: float) -> float:
-        """Scale a value in the range to 0..1 (for feedback to faders)."""
-        return 0.0 if self.hi == self.lo else (value - self.lo) / (self.hi - self.lo)
 
 
 @dataclass(frozen=True)
@@ -92,46 +55,9 @@ class Palette:
         return {c: w for c, w in out.items() if w > 0.0}
 
 
-def _p(name, default, lo=0.0, hi=1.0, kind="float", unit="", doc=""):
-    return Param(name, float(default), float(lo), float(hi), kind, unit, doc)
-
-
-#: Every live parameter vj has. Surfaces address them by name; presets store any subset.
-DEFAULT_PARAMS: tuple[Param, ...] = (
-    # output
-    _p("master", 1.0, doc="master fader: output brightness"),
-    _p("blackout", 0, 0, 1, "bool", doc="output black (the show goes on underneath)"),
-    _p("freeze", 0, 0, 1, "bool", doc="hold the current image"),
-    _p("strobe", 0, 0, 1, "bool", doc="strobe on/off (at most 3 flashes per second)"),
-    _p("strobe.rate_hz", 2.0, 0.5, 3.0, unit="Hz", doc="strobe rate, capped at 3 Hz for photosensitivity"),
-    _p("transition.time_s", 2.0, 0.0, 30.0, unit="s", doc="crossfade time when switching presets"),
-    _p("transition.quantize", 0, 0, 2, "int", doc="start preset changes on: 0 = now, 1 = next beat, 2 = next bar"),
-    # generator mapping (the deep music visualizer's controls, live-safe)
-    _p("gan.truncation", 0.7, 0.05, 1.0, doc="BigGAN truncation: low = canonical, high = varied/wild"),
-    _p("gan.pitch_sensitivity", 220, 200, 295, unit="", doc="how fast the class vector follows the chroma"),
-    _p("gan.tempo_sensitivity", 0.25, 0.0, 1.0, doc="how far the noise vector moves with loudness and its rise"),
-    _p("gan.depth", 1.0, 0.0, 1.0, doc="maximum class-vector weight"),
-    _p("gan.jitter", 0.5, 0.0, 1.0, doc="random jitter of the noise motion (reduces repetition)"),
-    _p("gan.smooth_s", 0.5, 0.0, 5.0, unit="s", doc="class-vector smoothing time constant"),
-    _p("gan.speed", 1.0, 0.0, 4.0, doc="noise motion speed multiplier"),
-    _p("gan.beat_kick", 0.5, 0.0, 1.0, doc="extra noise jump on each beat"),
-    # effects
-    _p("fx.flash.amount", 0.3, doc="white flash on onsets"),
-    _p("fx.zoom.amount", 0.3, doc="zoom punch on beats"),
-    _p("fx.hue.amount", 0.0, doc="hue rotation speed"),
-    _p("fx.hue.shift", 0.0, doc="static hue offset (0..1 = full circle)"),
-    _p("fx.feedback.amount", 0.0, 0.0, 0.98, doc="feedback trails (previous output fading into the new)"),
-    _p("fx.kaleido.amount", 0.0, doc="kaleidoscope mix"),
-    _p("fx.kaleido.segments", 6, 2, 16, "int", doc="kaleidoscope mirror segments"),
-    _p("fx.rgbshift.amount", 0.0, doc="RGB channel shift, pumped by loudness"),
-    _p("fx.contrast.amount", 0.5, doc="contrast (0.5 = unchanged)"),
-    _p("fx.brightness.amount", 0.5, doc="brightness (0.5 = unchanged)"),
-    _p("fx.levels.amount", 0.0, doc="auto-levels look of the original visualizer"),
-    _p("fx.sharpen.amount", 0.35, doc="sharpening after the upscale"),
-    # tempo
-    _p("tempo.bpm", 120.0, 20.0, 300.0, unit="bpm", doc="beat-clock tempo (set, tapped, or followed)"),
-    _p("tempo.follow", 1, 0, 1, "bool", doc="beat clock follows the analysis beat tracker (off: free-running)"),
-)
+#: Every live parameter vj has (declared in :data:`vj.parameters.LIVE`). Surfaces address them by name; presets
+#: store any subset.
+DEFAULT_PARAMS: tuple[Param, ...] = LIVE
 
 
 class ParamRegistry:
@@ -153,7 +79,6 @@ class ParamRegistry:
         self._pending: deque = deque()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, float]], None]] = []
-        self._frame_hooks: list[Callable[[], None]] = []
         self.rejected = 0  #: count of rejected requests (unknown name, NaN/inf, wrong type)
         self.listener_errors = 0  #: count of exceptions raised by listeners (logged once, then counted)
 
@@ -254,16 +179,8 @@ class ParamRegistry:
     def apply_pending(self) -> dict[str, float]:
         """Apply queued changes in order; return ``{name: new value}`` of what changed (``"classes"`` → 1.0).
 
-        Frame hooks (:meth:`add_frame_hook`) run first, so what they queue is applied in the same frame;
-        listeners added with :meth:`add_listener` are called with the same dict when it is not empty.
+        Listeners added with :meth:`add_listener` are called with the same dict when it is not empty.
         """
-        for hook in list(self._frame_hooks):
-            try:
-                hook()
-            except Exception:  # a broken surface must not stop the frame loop
-                self.listener_errors += 1
-                if self.listener_errors == 1:
-                    _log.exception("control: a frame hook failed (further failures are counted)")
         with self._lock:
             ops = list(self._pending)
             self._pending.clear()
@@ -304,12 +221,6 @@ class ParamRegistry:
     def add_listener(self, fn: Callable[[dict[str, float]], None]) -> None:
         """Call ``fn(changed)`` on the main thread after each :meth:`apply_pending` that changed something."""
         self._listeners.append(fn)
-
-    def add_frame_hook(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` at the start of every :meth:`apply_pending` (main thread, once per frame), before the queue
-        is applied. Control surfaces use it to advance crossfades and tempo sync without the engine knowing them.
-        Exceptions are counted in :attr:`listener_errors` (the first is logged)."""
-        self._frame_hooks.append(fn)
 
     # -- readers ---------------------------------------------------------------------------------------------
     def get(self, name: str) -> float:

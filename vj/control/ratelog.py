@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+
+from vj.clock import now_s
 
 
 class RateLimitedLog:
@@ -19,10 +20,10 @@ class RateLimitedLog:
         logger: where lines go.
         what: prefix naming the surface, e.g. ``"osc"``.
         interval_s: minimum seconds between two lines (> 0).
-        clock: time source (seconds); ``time.monotonic`` by default.
+        clock: time source (seconds); :func:`vj.clock.now_s` by default.
     """
 
-    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 5.0, clock=time.monotonic):
+    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 5.0, clock=now_s):
         self._logger = logger
         self._what = what
         self._interval_s = float(interval_s)

@@ -1,22 +1,24 @@
-"""Control surfaces of ``vj live``, started together: OSC in and feedback, MIDI, presets, the beat clock, keys.
+"""Control surfaces of ``vj live``, started together: OSC in and feedback, MIDI, presets, the tempo clock, keys.
 
-The live engine calls :func:`add_arguments` on its parser and :func:`start_surfaces` once its registry exists;
-the returned :class:`Surfaces` hooks itself into :meth:`ParamRegistry.apply_pending` (a frame hook), so crossfades,
-quantised preset changes and tempo sync advance every frame without further calls. ``close()`` at exit.
+The live command calls :func:`add_arguments` on its parser, turns the parsed flags into :class:`SurfaceOptions`
+(:meth:`SurfaceOptions.from_args`) and calls :func:`start_surfaces` once its registry exists. The frame loop
+(:meth:`vj.display.show.Show.frame`) calls :meth:`Surfaces.poll` once per frame, before the registry applies its
+queue, so crossfades, quantised preset changes and tempo sync advance every frame. ``close()`` at exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vj.clock import now_s
 from vj.control.crossfade import PresetSwitcher
 from vj.control.params import ParamRegistry
 from vj.control.presets import Preset, PresetBank, load_preset
-from vj.control.tempo import BeatClock
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 _log = logging.getLogger("vj.control")
@@ -70,20 +72,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", metavar="NAME|FILE", help="start with this preset (a name or a .toml path)")
 
 
+@dataclass(frozen=True)
+class SurfaceOptions:
+    """What the control surfaces should do at start-up (the flags of :func:`add_arguments`).
+
+    Attributes:
+        osc: listen for OSC.
+        osc_host: listen address; osc_port: UDP port (0 = any free port).
+        osc_feedback: ``(host, port)`` of a tablet to send state changes to, or None.
+        osc_allow: accepted senders as parsed by :func:`vj.control.osc.parse_allowlist`, or None (any).
+        midi: part of a MIDI input's name to open ('' = the first), or None (no MIDI input).
+        midi_map: MIDI bindings file, or None (``~/.config/vj/midi.toml`` when ``midi`` is given).
+        preset: the starting preset (a name or a .toml path), or None.
+    """
+
+    osc: bool = True
+    osc_host: str = "127.0.0.1"
+    osc_port: int = 9000
+    osc_feedback: tuple[str, int] | None = None
+    osc_allow: tuple | None = None
+    midi: str | None = None
+    midi_map: str | None = None
+    preset: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "SurfaceOptions":
+        """The options from ``vj live``'s parsed flags (a parser that :func:`add_arguments` configured)."""
+        return cls(osc=not args.no_osc, osc_host=args.osc_host or "127.0.0.1", osc_port=args.osc_port,
+                   osc_feedback=args.osc_feedback, osc_allow=args.osc_allow, midi=args.midi,
+                   midi_map=args.midi_map, preset=args.preset)
+
+
 class Surfaces:
     """The running control surfaces (see :func:`start_surfaces`).
 
     Attributes:
         registry: the parameter registry.
-        clock: the :class:`BeatClock` (tap, follow, MIDI clock).
+        clock: the :class:`TempoClock` (tap, follow, MIDI clock).
         presets: the :class:`PresetSwitcher`.
         midi: the :class:`vj.control.midi.MidiController` (None without ``--midi``/``--midi-map``).
         osc: the :class:`vj.control.osc.OscServer` (None with ``--no-osc``).
         feedback: the :class:`vj.control.osc.OscFeedback` (None without ``--osc-feedback``).
     """
 
-    def __init__(self, registry: ParamRegistry, clock: BeatClock, presets: PresetSwitcher,
-                 time_fn: Callable[[], float] = time.monotonic, features=None):
+    def __init__(self, registry: ParamRegistry, clock: TempoClock, presets: PresetSwitcher,
+                 time_fn: Callable[[], float] = now_s, features=None):
         self.registry = registry
         self.clock = clock
         self.presets = presets
@@ -94,33 +127,38 @@ class Surfaces:
         self.feedback = None
         self._time = time_fn
         self._last_beat_count: int | None = None
-        self._perf_offset = time.perf_counter() - time.monotonic()  # features carry perf_counter times
         self._reg_bpm_seen = registry.get("tempo.bpm")
         self._bpm_written: float | None = None
         self._preset_sent: str | None = None
         self._closed = False
+        self.errors = 0  #: failed :meth:`poll` calls
 
     def poll(self, now: float | None = None, features=None) -> None:
         """Per-frame work (main thread): follow the analysis beats, sync the tempo with the registry, start due
         preset changes and advance the crossfade, report the preset to the tablet.
 
-        Called automatically at the start of every :meth:`ParamRegistry.apply_pending`; calling it again is
-        harmless.
+        The frame loop calls it once per frame, before :meth:`ParamRegistry.apply_pending`, so what it queues is
+        applied in the same frame. A failure is counted in :attr:`errors` (the first is logged); the show goes on.
 
         Args:
-            now: time [s] on the ``time.monotonic()`` clock (the default).
+            now: time [s] on the vj clock (:func:`vj.clock.now_s`) (the default).
             features: the latest :class:`vj.audio.features.Features` (or a slot with ``get() -> (id, f)``);
                 default: the ``features`` given to :func:`start_surfaces`.
         """
         if self._closed:
             return
         now = self._time() if now is None else now
-        self._follow(now, features if features is not None else self.features)
-        self._sync_tempo()
-        self.presets.poll(now)
-        if self.feedback is not None and self.presets.current != self._preset_sent:
-            self._preset_sent = self.presets.current
-            self.feedback.preset(self._preset_sent)
+        try:
+            self._follow(now, features if features is not None else self.features)
+            self._sync_tempo()
+            self.presets.poll(now)
+            if self.feedback is not None and self.presets.current != self._preset_sent:
+                self._preset_sent = self.presets.current
+                self.feedback.preset(self._preset_sent)
+        except Exception:  # a broken surface must not stop the frame loop
+            self.errors += 1
+            if self.errors == 1:
+                _log.exception("control: polling the surfaces failed (further failures are counted)")
 
     def _follow(self, now: float, features) -> None:
         self.clock.follow = self.registry.get("tempo.follow") >= 0.5
@@ -137,13 +175,13 @@ class Surfaces:
         self._last_beat_count = count
 
     def _beat_time(self, now: float, features, bpm: float) -> float:
-        """When the tracker's latest beat happened, on our clock: the hop's capture time (``perf_counter``) minus
+        """When the tracker's latest beat happened: the hop's capture time (on the vj clock, as ``now``) minus
         the beat phase since; ``now`` when that is unknown or implausible (audio and display lag are then ignored)."""
         capture = getattr(features, "capture_time_s", 0.0) or 0.0
         phase = getattr(features, "beat_phase", 0.0) or 0.0
         if capture <= 0.0 or bpm <= 0.0:
             return now
-        t = capture - self._perf_offset - phase * 60.0 / bpm
+        t = capture - phase * 60.0 / bpm  # capture times are on the vj clock too
         return t if now - 2.0 <= t <= now else now
 
     def _sync_tempo(self) -> None:
@@ -158,14 +196,8 @@ class Surfaces:
             reg.set("tempo.bpm", bpm)
             self._bpm_written = bpm
 
-    def handle_key(self, symbol, modifiers: int = 0) -> bool:
-        """Keyboard hook for the live window: see :func:`vj.control.keyboard.handle_key`."""
-        from vj.control.keyboard import handle_key
-
-        return handle_key(symbol, self.registry, self, modifiers)
-
     def close(self) -> None:
-        """Stop OSC and MIDI and detach from the frame loop (idempotent)."""
+        """Stop OSC and MIDI; :meth:`poll` does nothing afterwards (idempotent)."""
         self._closed = True
         if self.osc is not None:
             self.osc.close()
@@ -193,17 +225,18 @@ def _apply_now(registry: ParamRegistry, preset: Preset) -> None:
     registry.apply_pending()
 
 
-def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None = None, log=None, window=None,
-                   features=None, preset_dirs=None) -> Surfaces:
-    """Start what the flags ask for: the starting preset, OSC in/feedback, MIDI, and the keyboard hook.
+def start_surfaces(options: SurfaceOptions, registry: ParamRegistry, tempo_clock: TempoClock | None = None, log=None,
+                   window=None, features=None, preset_dirs=None) -> Surfaces:
+    """Start what the options ask for: the starting preset, OSC in/feedback, MIDI, and the keyboard bindings.
 
     Args:
-        args: parsed arguments with the attributes :func:`add_arguments` defines (missing ones take defaults).
+        options: the :class:`SurfaceOptions`.
         registry: the live parameter registry.
-        tempo_clock: the beat clock to drive (a new :class:`BeatClock` at ``tempo.bpm`` when None).
+        tempo_clock: the tempo clock to drive (a new :class:`TempoClock` at ``tempo.bpm`` when None).
         log: a logger for start-up lines (``vj.control`` by default).
         window: the pyglet window, to push the keyboard bindings onto (its own keys — Esc, F, H, Tab — stay).
-        features: the analysis ``Features`` slot (``get() -> (id, Features)``) for the beat clock's follow mode.
+        features: the analysis ``Features`` slot (``get() -> (id, Features)``) for the tempo clock's follow mode
+            (when :meth:`Surfaces.poll` is not given features).
         preset_dirs: preset folders (default: shipped, then ``~/.config/vj/presets``).
 
     Returns:
@@ -212,53 +245,44 @@ def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None 
     Raises:
         VJError: an invalid ``--preset`` or ``--midi-map`` file, or an OSC port that cannot be bound.
     """
-    from vj.control.osc import DEFAULT_HOST, DEFAULT_PORT, OscFeedback, OscServer
+    from vj.control.osc import OscFeedback, OscServer
     from vj.control.osc_router import OscRouter
 
     log = log or _log
-    clock = tempo_clock or BeatClock(registry.get("tempo.bpm"))
+    clock = tempo_clock or TempoClock(registry.get("tempo.bpm"))
     bank = PresetBank(preset_dirs)
     switcher = PresetSwitcher(registry, bank, clock=clock)
     s = Surfaces(registry, clock, switcher, features=features)
+    opt = options
     try:
-        if getattr(args, "preset", None):
-            preset = load_preset(args.preset, dirs=bank.dirs)
+        if opt.preset:
+            preset = load_preset(opt.preset, dirs=bank.dirs)
             _apply_now(registry, preset)
             switcher.current = bank.current = preset.name
             log.info("preset: %s", preset.name)
-        midi_name = getattr(args, "midi", None)
-        midi_map = getattr(args, "midi_map", None)
-        if midi_name is not None or midi_map:
+        if opt.midi is not None or opt.midi_map:
             from vj.control.midi import MidiController
 
-            if not midi_map:
-                midi_map = default_midi_map()
-            s.midi = MidiController(registry, clock=clock, presets=switcher, map_path=midi_map)
+            s.midi = MidiController(registry, clock=clock, presets=switcher,
+                                    map_path=opt.midi_map or default_midi_map())
             log.info("midi: map %s (%d bindings)", s.midi.map_path, len(s.midi.bindings))
-            if midi_name is not None:
+            if opt.midi is not None:
                 from vj.control.midi_port import open_midi_input
 
-                s.midi_port = open_midi_input(midi_name, s.midi.handle)
-        feedback = getattr(args, "osc_feedback", None)
-        if feedback:
-            host, port = feedback if isinstance(feedback, tuple) else _host_port(feedback)
+                s.midi_port = open_midi_input(opt.midi, s.midi.handle)
+        if opt.osc_feedback:
+            host, port = opt.osc_feedback
             s.feedback = OscFeedback(registry, host, port).attach()
             log.info("osc: feedback to %s:%d", host, port)
-        if not getattr(args, "no_osc", False):
+        if opt.osc:
             router = OscRouter(registry, presets=switcher, clock=clock, midi=s.midi,
                                on_refresh=s.feedback.send_all if s.feedback else None)
-            allow = getattr(args, "osc_allow", None)
-            if isinstance(allow, str):
-                from vj.control.osc import parse_allowlist
-
-                allow = parse_allowlist(allow)
-            s.osc = OscServer(router, getattr(args, "osc_host", DEFAULT_HOST) or DEFAULT_HOST,
-                              getattr(args, "osc_port", DEFAULT_PORT), allow=allow).start()
+            s.osc = OscServer(router, opt.osc_host, opt.osc_port, allow=opt.osc_allow).start()
     except BaseException:
         s.close()
         raise
-    registry.add_frame_hook(s.poll)
     if window is not None and hasattr(window, "push_handlers"):
-        window.push_handlers(on_key_press=lambda symbol, modifiers: True if s.handle_key(symbol, modifiers)
-                             else None)
+        from vj.control import keyboard
+
+        keyboard.attach(window, registry, s)
     return s

@@ -1,4 +1,4 @@
-"""The beat clock: one musical timeline (bpm, beat phase, bar phase) fed by tap tempo, the analysis beat
+"""The tempo clock: one musical timeline (bpm, beat phase, bar phase) fed by tap tempo, the analysis beat
 tracker, or MIDI clock.
 
 The clock is a straight line in musical time: beat position ``p(t) = anchor_beat + (t - anchor_s) * bpm / 60``.
@@ -11,17 +11,18 @@ Every source only moves the anchor or the slope:
 * **MIDI clock** (24 pulses per quarter note, Start/Stop/Continue): while pulses arrive, bpm is measured from the
   last :data:`MIDI_CLOCK_WINDOW` pulse intervals, and every 24th pulse after Start is a beat.
 
-Beat-synced effects read :meth:`BeatClock.phase`; quantised preset changes wait for :meth:`BeatClock.next_beat_time`
-or :meth:`BeatClock.next_bar_time`. All methods are thread-safe; times are ``time.monotonic()`` seconds unless a
-``now`` is passed.
+Beat-synced effects read :meth:`TempoClock.phase`; quantised preset changes wait for
+:meth:`TempoClock.next_beat_time` or :meth:`TempoClock.next_bar_time`. All methods are thread-safe; times are
+seconds on the vj clock (:func:`vj.clock.now_s`) unless a ``now`` is passed.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
+
+from vj.clock import now_s
 
 MIN_BPM = 20.0
 """Lowest tempo the clock accepts [bpm]."""
@@ -43,16 +44,16 @@ def _clamp_bpm(bpm: float) -> float:
     return min(max(float(bpm), MIN_BPM), MAX_BPM)
 
 
-class BeatClock:
+class TempoClock:
     """A thread-safe musical clock.
 
     Args:
         bpm: starting tempo [bpm], clamped to 20..300.
         beats_per_bar: beats in a bar (4 for 4/4).
-        clock: time source [s], ``time.monotonic`` by default (tests pass a fake).
+        clock: time source [s], :func:`vj.clock.now_s` by default (tests pass a fake).
     """
 
-    def __init__(self, bpm: float = 120.0, beats_per_bar: int = 4, clock=time.monotonic):
+    def __init__(self, bpm: float = 120.0, beats_per_bar: int = 4, clock=now_s):
         self._clock = clock
         self._lock = threading.RLock()
         self._bpm = _clamp_bpm(bpm)

@@ -17,22 +17,12 @@ WINDOW_KEYS: tuple[tuple[str, str], ...] = (
     ("Esc Esc", "quit (windowed: one Esc; fullscreen: twice within 1 s, or hold 1 s)"),
 )
 
-#: parameter keys the window handles itself when the control surfaces (vj.control.keyboard) are not there
-FALLBACK_PARAM_KEYS: tuple[tuple[str, str], ...] = (
-    ("B", "blackout on/off"),
-    ("Z", "freeze on/off"),
-    ("S", "strobe on/off (at most 3 flashes/s)"),
-    ("Up / Down", "master fader +/- 5 %"),
-)
-
-
 def key_help() -> tuple[tuple[str, str], ...]:
-    """All keyboard shortcuts: the window's, then the control surfaces' (or the fallback parameter keys)."""
-    try:
-        from vj.control.keyboard import BINDINGS
-    except ImportError:
-        return WINDOW_KEYS + FALLBACK_PARAM_KEYS
+    """All keyboard shortcuts: the window's, then :data:`vj.control.keyboard.BINDINGS`."""
+    from vj.control.keyboard import BINDINGS
+
     return WINDOW_KEYS + tuple((k, d) for k, _, d in BINDINGS)
+
 
 #: source states that mean "no audio is arriving"
 LOST_STATES = ("stalled", "error", "retrying")

@@ -1,9 +1,11 @@
-"""The main thread's loop: one pass per display frame, never waiting for the generator.
+"""The frame loop: the main thread's :meth:`Show.run`, one :meth:`Show.frame` per display frame, never waiting for
+the generator.
 
-Each pass: dispatch window events → apply queued parameter changes (once per frame) → take the newest generated
-frame if there is one (unless frozen) → advance the effect envelopes from the newest features → render the pipeline
-→ present → overlay → swap → note the swap instant (latency of a newly shown frame, display rate) → screenshot,
-recording, stats → sleep only for ``--fps-cap``.
+Each pass: dispatch window events → poll the control surfaces (tempo follow, preset crossfades, quantised
+changes) → apply queued parameter changes (once per frame) → take the newest generated frame if there is one
+(unless frozen) → advance the effect envelopes from the newest features → render the pipeline → present → overlay
+→ swap → note the swap instant (latency of a newly shown frame, display rate) → screenshot, recording, stats →
+sleep only for ``--fps-cap``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vj.clock import now_s
 from vj.display.fx import FxState, InterpolationClock, auto_levels
 from vj.engine.slots import EventLatch
 
@@ -84,10 +87,12 @@ class Show:
         inference: the :class:`vj.engine.inference.InferenceThread` (for error counts), or None.
         recorder: a :class:`vj.engine.record.Recorder`, or None.
         class_names: list of the 1000 ImageNet names (overlay), or None.
+        controls: the :class:`vj.control.surfaces.Surfaces` (polled once per frame, before the registry applies
+            its queue; their tempo clock drives the beat-synced effects), or None.
     """
 
     def __init__(self, surface, pipeline, registry, features, frames, stats, options: ShowOptions, source=None,
-                 inference=None, recorder=None, class_names=None):
+                 inference=None, recorder=None, class_names=None, controls=None):
         self.surface = surface
         self.pipeline = pipeline
         self.registry = registry
@@ -99,13 +104,14 @@ class Show:
         self.inference = inference
         self.recorder = recorder
         self.class_names = class_names
+        self.controls = controls
         self.fx = FxState()
         self.clock = InterpolationClock()
         self.onsets = EventLatch()
         self.beats = EventLatch()
-        #: cumulative beat count of the show's beat clock (tap tempo, MIDI clock, or following the analysis —
-        #: vj.control.tempo.BeatClock.beat_count); None = count the analysis beats directly
-        self.beat_source = None
+        #: cumulative beat count of the show's tempo clock (tap tempo, MIDI clock, or following the analysis —
+        #: vj.control.tempo.TempoClock.beat_count); None = count the analysis beats directly
+        self.beat_source = controls.clock.beat_count if controls is not None else None
         self.stop_requested = False  # set by SIGINT
         self.last_frame_id = 0
         self._last_latency_hop = -1  # newest audio hop whose latency was measured
@@ -181,7 +187,7 @@ class Show:
         """
         opt = self.opt
         t0 = self.stats.t0_s
-        last = time.perf_counter()
+        last = now_s()
         self._next_shot = t0 + opt.screenshot_every_s if opt.screenshot and opt.screenshot_every_s else math.inf
         self._shot_n = 0
         self._next_overlay = 0.0
@@ -190,11 +196,11 @@ class Show:
         self._rec_pending_t: float | None = None
         in_a_row = 0
         while not (self.stop_requested or self.surface.should_close):
-            now = time.perf_counter()
+            now = now_s()
             if opt.duration_s is not None and now - t0 >= opt.duration_s:
                 break
             try:
-                self._frame(now, now - last)
+                self.frame(now, now - last)
                 in_a_row = 0
             except Exception as exc:  # noqa: BLE001 — the show never stops for one bad frame
                 self.frame_errors += 1
@@ -206,7 +212,7 @@ class Show:
                 time.sleep(0.01)
             last = now
             if opt.fps_cap > 0:
-                wait = 1.0 / opt.fps_cap - (time.perf_counter() - now)
+                wait = 1.0 / opt.fps_cap - (now_s() - now)
                 if wait > 0:
                     time.sleep(wait)
         if opt.screenshot and not opt.screenshot_every_s:  # draw the last frame again into the back buffer
@@ -218,12 +224,18 @@ class Show:
                     overlay.draw()
             self._screenshot(None)
 
-    def _frame(self, now: float, dt: float) -> None:
-        """One pass of the loop at ``now`` [s], ``dt`` [s] after the previous one."""
+    def frame(self, now: float, dt: float) -> None:
+        """One pass of the loop at ``now`` [s] (vj clock), ``dt`` [s] after the previous one.
+
+        Raises:
+            whatever a GL call, the overlay or a control surface raised (:meth:`run` counts it and goes on).
+        """
         opt = self.opt
         t0 = self.stats.t0_s
         overlay = getattr(self.surface, "overlay", None)
         self.surface.poll(now)
+        if self.controls is not None:
+            self.controls.poll(now, self.features)
         while self._pending_timed and now - t0 >= self._pending_timed[0][0]:
             _, name, value = self._pending_timed.pop(0)
             self.registry.set(name, value)
@@ -278,7 +290,7 @@ class Show:
             self._next_rec = max(self._next_rec + self._rec_gap, now - self._rec_gap)
         shot = self._grab() if now >= self._next_shot else None  # the back buffer, before the swap
         self.surface.flip()
-        swap = time.perf_counter()
+        swap = now_s()
         self.swaps += 1
         self.stats.swap(swap)
         self.stats.generated(swap, self.frames.published)

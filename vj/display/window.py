@@ -11,8 +11,8 @@ Both expose ``ctx`` (moderngl), ``should_close``, ``framebuffer_size()``, ``poll
 
 from __future__ import annotations
 
-import time
 
+from vj.clock import now_s
 from vj.errors import VJError
 
 #: seconds within which a second Escape quits, or for which holding Escape quits (fullscreen)
@@ -64,13 +64,12 @@ class LiveWindow:
         screen: index of the screen (monitor) to open on (pyglet's order; 0 = first).
         vsync: wait for the display's vertical blank on flip.
         title: window title.
-        on_key: optional ``fn(symbol, modifiers) -> bool`` for parameter keys (returns True if handled).
 
     Raises:
         VJError: no display to open a window on, or ``screen`` out of range.
     """
 
-    def __init__(self, size=(1280, 720), fullscreen=False, screen=None, vsync=True, title="vj", on_key=None):
+    def __init__(self, size=(1280, 720), fullscreen=False, screen=None, vsync=True, title="vj"):
         import moderngl
         import pyglet
 
@@ -101,7 +100,6 @@ class LiveWindow:
         self.window.set_mouse_visible(not fullscreen)
         self.ctx = moderngl.create_context()
         self.should_close = False
-        self.on_key = on_key
         self.message = ""  # transient hint shown in the overlay ("press Esc again to quit")
         self._message_until = 0.0
         self._esc_pressed_s: float | None = None  # last press instant
@@ -156,7 +154,7 @@ class LiveWindow:
     def _on_key_press(self, symbol, modifiers):
         from pyglet.window import key
 
-        now = time.perf_counter()
+        now = now_s()
         if symbol == key.ESCAPE:
             self.request_escape(now)
             return True  # pyglet's default handler would close the window on Escape
@@ -166,9 +164,7 @@ class LiveWindow:
         if symbol in (key.H, key.TAB):
             self.overlay.visible = not self.overlay.visible
             return True
-        if self.on_key is not None and self.on_key(symbol, modifiers):
-            return True
-        return None
+        return None  # every other key is vj.control.keyboard's (pushed above this handler)
 
     def _on_key_release(self, symbol, modifiers):
         from pyglet.window import key
@@ -198,30 +194,3 @@ class LiveWindow:
             self.window.close()
         except Exception:  # noqa: BLE001 — a driver complaining at exit must not turn a clean exit into a crash
             pass
-
-
-def param_keys(registry):
-    """Keyboard bindings for the live parameters the window owns: B blackout, Z freeze, S strobe, Up/Down master.
-
-    Args:
-        registry: the :class:`vj.control.params.ParamRegistry`.
-
-    Returns:
-        ``fn(symbol, modifiers) -> bool`` for :class:`LiveWindow`'s ``on_key``.
-    """
-    from pyglet.window import key
-
-    def on_key(symbol, modifiers) -> bool:
-        if symbol == key.B:
-            return registry.toggle("blackout")
-        if symbol == key.Z:
-            return registry.toggle("freeze")
-        if symbol == key.S:
-            return registry.toggle("strobe")
-        if symbol == key.UP:
-            return registry.nudge("master", 0.05)
-        if symbol == key.DOWN:
-            return registry.nudge("master", -0.05)
-        return False
-
-    return on_key

@@ -3,8 +3,9 @@
 The main thread hands over read-back frames with :meth:`Recorder.push_video` and the analysis thread hands over
 audio hops with :meth:`Recorder.push_audio`; both only append to bounded queues and never wait. When the video
 queue is full the frame is dropped and counted (:attr:`Recorder.dropped_video`) — the show is never stalled by the
-encoder. An encoder thread owns the PyAV container; the file is written under a temporary name beside the target
-and renamed when it is complete, so a crash never leaves a truncated file under the requested name.
+encoder. An encoder thread owns the :class:`vj.engine.mp4.Mp4Writer`; the file is written under a temporary name
+beside the target and renamed when it is complete, so a crash never leaves a truncated file under the requested
+name.
 
 Timing: a video frame's presentation time is its show time (seconds since the show started) at ``fps`` frames per
 second; audio starts at the show time of its first hop and then runs sample-exact.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vj.clock import now_s
 from vj.errors import VJError
 
 log = logging.getLogger("vj")
@@ -34,7 +36,7 @@ class Recorder:
         path: output file (``.mp4``); its folder must exist.
         size: frame size (width, height) [px] (even numbers).
         fps: video frame rate [frames/s].
-        t0_s: the show's start instant (``time.perf_counter()``) [s].
+        t0_s: the show's start instant (:func:`vj.clock.now_s`) [s].
         queue_frames: video frames that may wait for the encoder before new ones are dropped.
         audio_wait_s: how long to wait for the first audio hop (its sample rate) before writing video only [s].
         crf: x264 constant rate factor (quality; lower = better).
@@ -54,7 +56,7 @@ class Recorder:
         self.tmp_path = folder / f".{self.path.stem}.part{os.getpid()}.mp4"
         self.size = (int(size[0]) // 2 * 2, int(size[1]) // 2 * 2)
         self.fps = float(fps)
-        self.t0_s = time.perf_counter() if t0_s is None else float(t0_s)
+        self.t0_s = now_s() if t0_s is None else float(t0_s)
         self.audio_wait_s = float(audio_wait_s)
         self.crf = int(crf)
         self._video: queue.Queue = queue.Queue(maxsize=int(queue_frames))
@@ -81,7 +83,7 @@ class Recorder:
     def push_audio(self, hop: np.ndarray, sample_rate: int) -> None:
         """Queue one mono hop (float32 [n]) at ``sample_rate`` [Hz] (the analysis thread's ``on_audio``)."""
         if self._first_audio_s is None:
-            self._first_audio_s = time.perf_counter() - self.t0_s
+            self._first_audio_s = now_s() - self.t0_s
             self._audio_rate = int(sample_rate)
         if int(sample_rate) == self._audio_rate and len(self._audio) < 20000:
             self._audio.append(np.array(hop, np.float32))
@@ -93,36 +95,26 @@ class Recorder:
         self._thread.start()
 
     def _open(self):
-        import av
+        from vj.engine.mp4 import Mp4Writer
 
-        container = av.open(str(self.tmp_path), mode="w", format="mp4")
-        v = container.add_stream("libx264", rate=int(round(self.fps)))
-        v.width, v.height = self.size
-        v.pix_fmt = "yuv420p"
-        v.options = {"crf": str(self.crf), "preset": "veryfast"}
-        a = None
-        if self._audio_rate:
-            a = container.add_stream("aac", rate=self._audio_rate)
-            a.layout = "mono"
-        return container, v, a
+        return Mp4Writer(self.tmp_path, self.size, int(round(self.fps)), crf=self.crf,
+                         audio_rate=self._audio_rate or None)
 
     def _run(self) -> None:
-        import av
-        from fractions import Fraction
-
-        started = time.perf_counter()
+        started = now_s()
         while self._first_audio_s is None and not self._stop.is_set() and (
-                time.perf_counter() - started < self.audio_wait_s):
+                now_s() - started < self.audio_wait_s):
             time.sleep(0.02)
         try:
-            container, vstream, astream = self._open()
+            writer = self._open()
         except Exception as exc:  # noqa: BLE001
             self.error = f"cannot start recording: {exc}"
             log.warning("%s", self.error)
             self._drain_forever()
             return
+        rate = int(round(self.fps))
         last_pts = -1
-        a_pts = int(round((self._first_audio_s or 0.0) * self._audio_rate)) if astream else 0
+        a_pts = int(round((self._first_audio_s or 0.0) * self._audio_rate)) if writer.audio else 0
         try:
             while True:
                 try:
@@ -130,35 +122,21 @@ class Recorder:
                 except queue.Empty:
                     rgb = None
                 if rgb is not None:
-                    pts = max(int(round(t_s * self.fps)), last_pts + 1)
+                    pts = max(int(round(t_s * rate)), last_pts + 1)
                     last_pts = pts
                     if rgb.shape[1] != self.size[0] or rgb.shape[0] != self.size[1]:
                         rgb = rgb[: self.size[1], : self.size[0]]
-                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-                    frame.pts = pts
-                    frame.time_base = Fraction(1, int(round(self.fps)))
-                    for packet in vstream.encode(frame):
-                        container.mux(packet)
+                    writer.write_video(rgb, pts)
                     self.frames_written += 1
-                if astream is not None:
+                if writer.audio is not None:
                     while self._audio:
                         hop = self._audio.popleft()
-                        af = av.AudioFrame.from_ndarray(hop[None, :], format="flt", layout="mono")
-                        af.sample_rate = self._audio_rate
-                        af.pts = a_pts
-                        af.time_base = Fraction(1, self._audio_rate)
+                        writer.write_audio(hop, a_pts)
                         a_pts += hop.shape[0]
                         self.audio_samples_written += hop.shape[0]
-                        for packet in astream.encode(af):
-                            container.mux(packet)
                 if rgb is None and self._stop.is_set() and self._video.empty():
                     break
-            for packet in vstream.encode(None):
-                container.mux(packet)
-            if astream is not None:
-                for packet in astream.encode(None):
-                    container.mux(packet)
-            container.close()
+            writer.close()
             if self.frames_written:
                 os.replace(self.tmp_path, self.path)
             else:
@@ -167,10 +145,7 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 — the show goes on; the recording is reported failed
             self.error = f"recording failed: {exc}"
             log.warning("%s", self.error)
-            try:
-                container.close()
-            except Exception:  # noqa: BLE001
-                pass
+            writer.abort()
             self._drain_forever()
 
     def _drain_forever(self) -> None:

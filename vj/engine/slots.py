@@ -93,8 +93,8 @@ class Frame:
         image: uint8 [shape=(H, W, 4)] RGBA, row 0 = top; owned by the slot (valid until the next ``take``).
         frame_id: 1, 2, ... in generation order.
         hop_index: index of the newest audio hop the latents reflect (-1 if none yet).
-        capture_time_s: ``time.perf_counter()`` at which that hop was captured [s] (0 if none).
-        t_start_s: when generation of this frame began (perf_counter) [s].
+        capture_time_s: vj clock time (:func:`vj.clock.now_s`) at which that hop was captured [s] (0 if none).
+        t_start_s: when generation of this frame began (vj clock) [s].
         t_done_s: when it was published [s].
         classes: ImageNet indices of the palette the latents were mixed from (for the overlay).
     """

@@ -7,7 +7,7 @@
 
 Latency is measured, not guessed: every frame carries the capture time of the audio hop it reflects, and the main
 thread notes the instant of the buffer swap that first showed it (``latency = swap time - capture time``).
-All times are ``time.perf_counter()`` seconds.
+All times are :func:`vj.clock.now_s` seconds.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class StatsCollector:
 
     Args:
         path: file to append to, or None to only keep figures in memory (the overlay reads them).
-        t0_s: the show's start instant (perf_counter) [s]; ``t_s`` is counted from it.
+        t0_s: the show's start instant (vj clock, :func:`vj.clock.now_s`) [s]; ``t_s`` is counted from it.
         keep: how many latency samples to keep for the rolling overlay figures.
 
     Attributes:
