@@ -104,6 +104,8 @@ def _as_input(x: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         t = t.float()
     if tuple(t.shape) != shape:
         raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+    if not bool(torch.isfinite(t).all()):  # 1 k numbers: cheap, and a NaN input must not look like a bad rung
+        raise ValueError(f"{name} is not finite (NaN or inf)")
     return t
 
 
@@ -204,6 +206,8 @@ class Runner:
         t = torch.as_tensor(truncation, dtype=torch.float32)
         if t.dim() > 1 or t.numel() not in (1, n):
             raise ValueError(f"truncation must be a float or a [{n}] tensor, got shape {list(t.shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("truncation is not finite (NaN or inf)")
         return z, c, t.reshape(-1).expand(n)
 
     def _new_ticket(self) -> tuple[int, int]:
@@ -224,7 +228,7 @@ class Runner:
             int ticket for :meth:`result`.
 
         Raises:
-            ValueError: wrong shapes.
+            ValueError: wrong shapes, or a NaN/inf input.
             RuntimeError: :attr:`depth` tickets already outstanding, or the runner is closed.
         """
         raise NotImplementedError
@@ -555,6 +559,11 @@ class GraphRunner(Runner):
             self._dev_out, self._host_out, self._host_in = [], [], []
             if self._cuda is torch.cuda:
                 with contextlib.suppress(Exception):
+                    torch.cuda.synchronize(self.device)
+                    # cuBLAS keeps a workspace per (handle, stream) in the caching allocator; ours die here
+                    clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+                    if clear is not None:
+                        clear()
                     torch.cuda.empty_cache()
         super().close()
 
