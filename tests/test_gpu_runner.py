@@ -588,7 +588,8 @@ def test_cuda_capture_raising_at_its_end_falls_back_to_a_fresh_fp32_graph(tiny, 
     z, c = inputs(1)
     with torch.inference_mode():
         x = build(tiny)(torch.from_numpy(z), torch.from_numpy(c), 0.5).numpy()
-    assert np.abs(runner.run(z, c, 0.5).astype(int) - expected_uint8(x).astype(int)).max() <= 4
+    diff = np.abs(runner.run(z, c, 0.5).astype(int) - expected_uint8(x).astype(int))
+    assert diff.mean() < 1.5 and diff.max() <= 16  # bf16 or fp32 against fp32
     runner.close()
 
 
@@ -600,12 +601,14 @@ def test_cuda_run_time_nan_flag_steps_down(tiny, caplog):
     assert runner.run(z, c, 0.5) is not None and runner.last_finite
     with torch.no_grad():  # a weight the captured graph reads at every replay turns NaN (as a bad kernel would)
         runner.gen.generator.to_rgb.bias.fill_(float("nan"))
+    torch.cuda.synchronize()  # the fill (default stream) lands before the next replay (the runner's stream)
     with caplog.at_level(logging.INFO, logger="vj"):
         frames = runner.run(z, c, 0.5)
     assert runner.last_finite and runner.rung != Rung("cuda-graph", torch.float16)  # remade on the next rung
     with torch.inference_mode():
         x = build(tiny)(torch.from_numpy(z), torch.from_numpy(c), 0.5).numpy()
-    assert np.abs(frames.astype(int) - expected_uint8(x).astype(int)).max() <= 4
+    diff = np.abs(frames.astype(int) - expected_uint8(x).astype(int))
+    assert diff.mean() < 1.5 and diff.max() <= 16  # remade in bf16 (H100/H200) or fp32
     assert sum("NaN/inf in a frame at run time" in w for w in _vj_warnings(caplog)) == 1
     runner.close()
 

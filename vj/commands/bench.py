@@ -336,7 +336,7 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
             if dt == "float16" and not cuda:
                 _note("ours-fast float16 on cpu skipped (no native fp16 arithmetic on CPUs)")
                 continue
-            runner = make_runner(load(), batch, device, getattr(torch, dt), threads=args.threads)
+            runner = make_runner(load(), batch, args.device, getattr(torch, dt), threads=args.threads)
             zc, cc = z.cpu().numpy(), c.cpu().numpy()
             cases.append(_Case("ours-fast", dt, (lambda r: lambda: r.run(zc, cc, trunc))(runner), resolution,
                                flush_denormal=not cuda, timer="perf_counter", graph=bool(runner.graphed),
