@@ -39,7 +39,8 @@ def configure(parser) -> None:
     """Add the ``bench`` arguments."""
     from vj.commands._args import ranged
 
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda if available)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available, else the CPU), cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--batch", type=ranged(int, 1, 256), action="append", default=None,
                         help="images per forward pass (repeatable; default 1)")
     parser.add_argument("--resolution", type=int, choices=(128, 256, 512), action="append", default=None,

@@ -5,7 +5,7 @@
 * :mod:`vj.engine.inference` — the inference thread: newest features + live parameters → latents → frames.
 * :mod:`vj.engine.stats` — rate meters, audio→photon latency, one JSON line per second (``--stats``).
 * :mod:`vj.engine.record` — ``--record``: the output and the input audio to H.264 + AAC off the main thread.
-* :mod:`vj.engine.gpu` — CUDA-graph / eager runners for the generator (written separately).
+* :mod:`vj.engine.gpu` — the generator runners: CUDA graph with its fallback ladder, eager CUDA, CPU; one RGBA conversion.
 
 The display side (window, shaders, overlay) is :mod:`vj.display`; ``vj live`` wires both in :mod:`vj.commands.live`.
 """
