@@ -645,3 +645,15 @@ def test_cuda_fp16_keeps_the_residual_trunk_in_fp32(tiny):
     with torch.inference_mode():
         y = gen(torch.from_numpy(z).cuda(), torch.from_numpy(c).cuda(), 0.5)
     assert y.dtype == torch.float16 and seen == [torch.float32]
+
+
+def test_make_runner_auto_logs_device_precision_runner_and_why(tiny, caplog):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: auto picks it")
+    with caplog.at_level(logging.INFO, logger="vj"):
+        runner = make_runner(build(tiny), 1, "auto", threads=1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "vj" and "generator:" in r.getMessage()]
+    assert isinstance(runner, CPURunner) and len(lines) == 1
+    line = lines[0]
+    assert line.startswith("generator: cpu") and "CPU runner" in line and "no CUDA device" in line
+    assert ("bf16" in line and "native bf16" in line) or ("fp32" in line and "no native bf16" in line)
