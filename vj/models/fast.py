@@ -24,7 +24,6 @@ import logging
 import os
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["MixedPrecisionBigGAN", "to_precision", "prepare_cpu", "physical_cores", "native_bf16_cpu", "cpu_dtype",
