@@ -9,6 +9,7 @@
 #   1. the cuda-marked tests (pytest -m cuda) of the runner, the mixed precision and the model;
 #   2. vj bench --device cuda at batch 1 and 4 for 128/256/512 px (full-size random weights, published format);
 #   3. 30 s of headless `vj live --device cuda --stats` on the demo with BigGAN-deep-128 random weights;
+#   (and before it, start to first frame: load + make_runner + capture + self-check + one frame, startup.json);
 # and writes OUT_DIR/table.md (one markdown table: paste it into docs/benchmarks.md), OUT_DIR/bench.jsonl,
 # OUT_DIR/live-stats.jsonl, OUT_DIR/live.log, OUT_DIR/pytest.txt and OUT_DIR/env.txt.
 # Each step has its own time limit so the whole stays under 8 minutes; a failed step is reported, not fatal.
@@ -63,20 +64,37 @@ fi
 
 # --- 2. cuda-marked tests ----------------------------------------------------------------------------------------
 say "cuda tests"
-timeout 110 "$PY" -m pytest -m cuda -q -p no:cacheprovider tests/test_gpu_runner.py tests/test_fast.py \
+timeout 90 "$PY" -m pytest -m cuda -q -p no:cacheprovider tests/test_gpu_runner.py tests/test_fast.py \
   tests/test_biggan.py > "$OUT/pytest.txt" 2>&1
 say "cuda tests: exit $? — $(tail -n 1 "$OUT/pytest.txt")"
 
 # --- 3. vj bench -------------------------------------------------------------------------------------------------
 say "bench"
-timeout 190 "$PY" -m vj bench --device cuda --batch 1 --batch 4 --resolution 128 --resolution 256 \
+timeout 170 "$PY" -m vj bench --device cuda --batch 1 --batch 4 --resolution 128 --resolution 256 \
   --resolution 512 --iters 50 --warmup 10 > "$OUT/bench.jsonl" 2> "$OUT/bench.err"
 say "bench: exit $? ($(wc -l < "$OUT/bench.jsonl") rows)"
 
-# --- 4. 30 s of headless vj live on BigGAN-deep-128 --------------------------------------------------------------
-say "live"
+# --- 4. start to first frame, then 30 s of headless vj live on BigGAN-deep-128 -----------------------------------
+say "start to first frame"
 W=$("$PY" -c "from vj.commands.bench import cached_random_weights as w; print(w(128))" 2>> "$OUT/live.log")
-timeout 65 "$PY" -m vj live --headless --device cuda --model biggan-deep-128 --weights "$W" --input demo \
+timeout 45 "$PY" - "$W" > "$OUT/startup.json" 2>> "$OUT/live.log" <<'PYEOF'
+import json, sys, time
+import numpy as np
+t0 = time.perf_counter()
+from vj.models import load_generator
+from vj.engine.gpu import make_runner
+gen = load_generator("biggan-deep-128", weights=sys.argv[1], device="cpu", download=False)
+t1 = time.perf_counter()
+runner = make_runner(gen, 1, "cuda")
+z = np.zeros((1, 128), np.float32); c = np.zeros((1, 1000), np.float32); c[0, 1] = 1.0
+runner.run(z, c, 0.5)
+t2 = time.perf_counter()
+print(json.dumps({"load_s": round(t1 - t0, 3), "runner_to_first_frame_s": round(t2 - t1, 3),
+                  "start_to_first_frame_s": round(t2 - t0, 3), "runner": runner.describe(),
+                  "steps": getattr(runner, "steps", [])}))
+PYEOF
+say "live"
+timeout 60 "$PY" -m vj live --headless --device cuda --model biggan-deep-128 --weights "$W" --input demo \
   --duration 30 --stats "$OUT/live-stats.jsonl" > "$OUT/live.log" 2>&1
 say "live: exit $?"
 

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/gpu_table.py OUT_DIR > OUT_DIR/table.md
 
-Reads ``OUT_DIR/bench.jsonl`` (``vj bench`` JSON lines), ``OUT_DIR/live-stats.jsonl`` (``vj live --stats``, one
+Reads ``OUT_DIR/bench.jsonl`` (``vj bench`` JSON lines), ``OUT_DIR/startup.json``, ``OUT_DIR/live-stats.jsonl`` (``vj live --stats``, one
 line per second), ``OUT_DIR/pytest.txt`` and ``OUT_DIR/env.txt``; missing parts are stated as such in the table.
 """
 
@@ -53,6 +53,10 @@ def main(argv: list[str]) -> int:
               f"{r.get('runner', '')} {r.get('span', '')} |")
     if not bench:
         print("| bench | - | - | - | not measured (no bench rows; see bench.err) | | | | |")
+    for r in _jsonl(out / "startup.json"):
+        print(f"| start to first frame [s] (load {r['load_s']:.2f} s + runner, capture, self-check, first frame "
+              f"{r['runner_to_first_frame_s']:.2f} s) | 128 | 1 | auto | {r['start_to_first_frame_s']:.2f} | - | - | - | "
+              f"{r['runner']}{'; steps: ' + ' / '.join(r['steps']) if r.get('steps') else ''} |")
     live = [r for r in _jsonl(out / "live-stats.jsonl") if r.get("t_s", 0) >= 5.0]  # after start-up
     if live:
         def med(key):
