@@ -19,7 +19,7 @@ OUT=${1:-gpu-check-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/$OUT/cache}
+export XDG_CACHE_HOME=${XDG_CACHE_HOME:-${TMPDIR:-/tmp}/vj-gpu-check-cache}  # weights: ~1 GB, not in OUT
 START=$(date +%s)
 say() { echo "gpu_check [$(( $(date +%s) - START )) s]: $*" | tee -a "$OUT/env.txt" >&2; }
 
