@@ -35,6 +35,7 @@ def test_bench_cpu_prints_one_json_object_per_implementation(capsys):
         assert 0 < row["ms_median"] <= row["ms_p99"]
         assert row["fps"] == pytest.approx(1000.0 / row["ms_median"], rel=1e-3)
         assert row["iters"] == 2
+        assert row["timer"] == "perf_counter" and row["span"]  # one timer for all; what the span covers, stated
     got = {(r["impl"], r["dtype"]) for r in rows}
     assert {("ours", "float32"), ("ours", "bfloat16"), ("ours-fast", "float32"), ("cppn", "float32")} <= got
     try:

@@ -198,7 +198,7 @@ def test_channels_last_matches(small_pair):
 def test_bn_statistics_interpolate_in_the_right_direction(small_pair):
     _, ours, _ = small_pair
     table = ours.bn_stats
-    total = ours._bn_total
+    total = sum(ours.bn_sizes)
     for t, lo, w in [(0.404, 20, 0.2), (0.41, 20, 0.5), (0.7, 35, 0.0), (1.0, 49, 1.0), (0.0, 0, 0.0)]:
         mean, var = ours.bn_statistics(torch.tensor([[t]]))
         want = (1 - w) * table[lo] + w * table[lo + 1]
@@ -273,3 +273,72 @@ def test_config_roundtrip_json(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(CONFIGS["biggan-deep-512"].to_dict()))
     assert BigGANConfig.from_json_file(path) == CONFIGS["biggan-deep-512"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the public surface the fast paths use (coefficients, synthesize, precision, set_attention, is_biggan)
+
+
+def test_forward_is_synthesize_of_coefficients(small_pair):
+    ref, ours, _ = small_pair
+    z, c = inputs(2)
+    with torch.inference_mode():
+        coeffs = ours.coefficients(z, c, 0.37)
+        total = sum(ours.bn_sizes)
+        assert coeffs.cond.shape == (2, 256) and coeffs.scale.shape == coeffs.shift.shape == (2, total)
+        assert all(t.dtype == torch.float32 for t in coeffs)
+        torch.testing.assert_close(ours.synthesize(coeffs), ours(z, c, 0.37), rtol=0, atol=0)
+        # and that is still the reference model's image (at a grid point, where the two blends agree)
+        torch.testing.assert_close(ours(z, c, 0.4), ref(z, c, 0.4), rtol=TOL, atol=TOL)
+    with pytest.raises(ValueError, match="class_vector"):
+        ours.coefficients(z, c[:1], 0.5)
+
+
+def test_attention_kernels_agree_and_names_are_checked(small_pair):
+    _, ours, _ = small_pair
+    z, c = inputs(2)
+    with torch.inference_mode():
+        a = ours(z, c, 0.6)
+        assert ours.set_attention("bmm") == 1
+        b = ours(z, c, 0.6)
+        ours.set_attention("sdpa")
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="kernel"):
+        ours.set_attention("flash")
+
+
+def test_precision_keeps_conditioning_fp32_and_memory_format():
+    config = small()
+    gen = BigGANDeep.from_published(config, random_state_dict(config, seed=4)).to(memory_format=torch.channels_last)
+    assert gen.memory_format == torch.channels_last and gen.conv_dtype == torch.float32
+    gen.precision(torch.bfloat16)
+    assert gen.conv_dtype == torch.bfloat16 and gen.memory_format == torch.channels_last
+    assert gen.bn_proj.weight.dtype == gen.class_embed.weight.dtype == gen.bn_stats.dtype == torch.float32
+    z, c = inputs(1)
+    with torch.inference_mode():
+        assert all(t.dtype == torch.float32 for t in gen.coefficients(z, c, 0.5))
+        assert gen(z, c, 0.5).dtype == torch.bfloat16
+    with pytest.raises(ValueError):
+        gen.precision(torch.float64)
+
+
+def test_is_biggan_is_the_one_test():
+    from vj.models import is_biggan
+    from vj.models.cppn import CPPN
+    from vj.models.fast import to_precision
+
+    gen = BigGANDeep.from_published(TINY, random_state_dict(TINY, seed=1))
+    assert is_biggan(gen) and is_biggan(to_precision(gen, torch.bfloat16))
+    assert not is_biggan(CPPN(resolution=32)) and not is_biggan(torch.nn.Linear(2, 2))
+
+
+def test_no_module_reaches_into_biggan_privates_or_patches_methods():
+    """The fast paths use the public surface only: no private BigGAN names, no method replaced at run time."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "vj"
+    private = re.compile(r"\.(_bn_total|_bn_sizes|_c0|_memory_format)\b|MethodType|\.forward\s*=")
+    offenders = [f"{p.relative_to(root)}:{i + 1}" for p in root.rglob("*.py") if p.name != "biggan.py"
+                 for i, line in enumerate(p.read_text().splitlines()) if private.search(line)]
+    assert not offenders, offenders

@@ -105,7 +105,7 @@ def test_fp32_truncation_resolves_steps_bf16_cannot(tiny):
     assert not torch.equal(h0, h1) and not torch.equal(s0, s1)
     # the fp32 coefficients are exactly the fp32 model's own statistics, interpolated
     gb = ref.bn_proj(torch.cat([z, torch.nn.functional.linear(c, ref.class_embed.weight)], dim=1))
-    want_scale = gb[:, : ref._bn_total] * torch.rsqrt(v0 + ref.bn_eps)
+    want_scale = gb[:, : sum(ref.bn_sizes)] * torch.rsqrt(v0 + ref.bn_eps)
     torch.testing.assert_close(s1, want_scale, rtol=1e-6, atol=1e-6)
 
 
@@ -182,3 +182,37 @@ def test_low_precision_on_cuda(tiny, dtype, floor_db):
             y = low(z.cuda(), c.cuda(), tt)
             assert torch.isfinite(y).all() and y.dtype == dtype
             assert psnr(y, ref(z, c, t)) >= floor_db
+
+
+def test_fp16_keeps_the_residual_trunk_in_fp32_where_fp16_would_overflow(tiny):
+    """A residual trunk past fp16's 65504: our fp16 mode (fp32 trunk) stays finite, an fp16 trunk does not.
+
+    The last two blocks (after the attention) each add a constant 40000 to the trunk through their final bias
+    (fits fp16 on its own); the batch norms that read the trunk get their means shifted to match, so the
+    normalised activations, and the fp32 image, are unchanged in kind. The trunk then holds ~80000.
+    """
+    big = 40000.0
+    gen = build(tiny)
+    blocks = [layer for layer in gen.layers if hasattr(layer, "conv_3")]
+    sizes = gen.bn_sizes
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    with torch.no_grad():
+        for k, shift in ((len(blocks) - 2, 0.0), (len(blocks) - 1, big)):
+            blocks[k].conv_3.bias.add_(big)
+            i = starts[4 * k]  # this block's first batch norm reads the trunk
+            gen.bn_stats[:, i: i + sizes[4 * k]] += shift
+        gen.bn_stats[:, starts[-1]: starts[-1] + sizes[-1]] += 2 * big  # the final batch norm
+    z, c = inputs(1, 0.5)
+    with torch.inference_mode():
+        ref = gen(z, c, 0.5)
+        assert torch.isfinite(ref).all() and ref.std() > 0.05
+        low = to_precision(gen, torch.float16)
+        assert low.norm_dtype == torch.float32
+        trunk = []
+        hook = gen.layers[-1].register_forward_hook(lambda m, a, out: trunk.append(out))
+        y = low(z, c, 0.5)
+        hook.remove()
+        assert trunk[0].dtype == torch.float32 and trunk[0].max() > 65504  # fp16 could not hold it
+        assert torch.isfinite(y).all() and y.dtype == torch.float16 and y.float().std() > 0.05
+        naive = gen.synthesize(low.coefficients(z, c, 0.5).to(torch.float16))  # same convolutions, fp16 trunk
+        assert not torch.isfinite(naive).all()

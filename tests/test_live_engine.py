@@ -10,7 +10,7 @@ import pytest
 
 from vj.audio.features import Features
 from vj.engine.audio import AudioFront
-from vj.engine.inference import FrameFn, InferenceThread, to_rgba8
+from vj.engine.inference import FrameFn, InferenceThread
 from vj.engine.record import Recorder
 from vj.engine.slots import FrameSlot, LatestSlot
 from vj.errors import VJError
@@ -182,11 +182,75 @@ def test_frame_fn_falls_back_to_eager_when_the_runner_fails(monkeypatch):
     assert fn(lat, out=out) is out and int(out[1, 1, 1]) == 191
 
 
-def test_to_rgba8_range_and_nan():
+def test_eager_frames_use_the_one_rgba_conversion():
     torch = pytest.importorskip("torch")
-    x = torch.tensor([-1.0, 0.0, 1.0, float("nan")]).reshape(1, 1, 1, 4).expand(1, 3, 1, 4)
-    out = to_rgba8(x)
-    assert out.shape == (1, 1, 4, 4) and out[0, 0, :, 0].tolist() == [0, 128, 255, 128]
+
+    class Gen(torch.nn.Module):
+        resolution = 1
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, z, c, t):
+            x = torch.tensor([-1.0, 0.0, 1.0, float("nan")]).reshape(1, 1, 1, 4).expand(1, 3, 1, 4)
+            return x * self.w
+
+    img = FrameFn(Gen(), "cpu", use_runner=False)(_mapper().step(Features(), 0.1))
+    assert img.shape == (1, 4, 4) and img[0, :, 0].tolist() == [0, 128, 255, 128] and (img[..., 3] == 255).all()
+
+
+class _PipelinedFrames:
+    """A frame function with the pipelined API: records the order of submits and takes."""
+
+    pipelined = True
+
+    def __init__(self):
+        self.log = []
+        self.n = 0
+
+    def __call__(self, lat, out=None):  # the first frame (size unknown) is made synchronously
+        self.log.append(("call", lat.hop_index))
+        img = np.full((4, 4, 4), 200, np.uint8)
+        if out is not None:
+            out[...] = img
+            return out
+        return img
+
+    def submit(self, lat):
+        self.n += 1
+        self.log.append(("submit", self.n))
+        return (self.n, lat.hop_index)
+
+    def take(self, ticket, out=None):
+        self.log.append(("take", ticket[0]))
+        img = np.full((4, 4, 4), ticket[0], np.uint8)
+        if out is not None:
+            out[...] = img
+            return out
+        return img
+
+
+def test_pipelined_inference_submits_the_next_frame_before_taking_this_one():
+    features = LatestSlot()
+    frames = FrameSlot()
+    fn = _PipelinedFrames()
+    th = InferenceThread(fn, _mapper(), features, frames)
+    hops = []
+    for k in range(5):
+        features.put(Features(hop_index=100 + k, capture_time_s=float(k), level=0.5,
+                              chroma=np.ones(12, np.float32)))
+        assert th.step(10.0 + k, 0.05)
+        f = frames.take()
+        hops.append(None if f is None else (f.hop_index, int(f.image[0, 0, 0]), f.t_start_s))
+    assert fn.log[:4] == [("call", 100), ("submit", 1), ("submit", 2), ("take", 1)]
+    assert fn.log[4:] == [("submit", 3), ("take", 2), ("submit", 4), ("take", 3)]
+    # step 0 published synchronously; step 1 only submitted; from step 2 on, each publishes the previous step's
+    # frame with that frame's own hop id and start time
+    assert hops[0][0] == 100 and hops[1] is None
+    assert hops[2:] == [(101, 1, 11.0), (102, 2, 12.0), (103, 3, 13.0)]
+    th._drop_pending()
+    assert fn.log[-1] == ("take", 4)
 
 
 def test_recorder_writes_video_and_audio_and_drops_instead_of_waiting(tmp_path):

@@ -41,15 +41,16 @@ class RenderOptions:
         start_s, duration_s: excerpt of the input [s]; duration None = to the end.
         batch_size: frames generated per generator call.
         seed: seeds class choice, noise and (for the CPPN) the network.
-        device: torch device for the generator ("cpu", "cuda", "cuda:1", ...).
+        device: torch device for the generator ("auto" = CUDA when available, "cpu", "cuda", "cuda:1", ...).
         model: generator name for :func:`vj.models.load_generator` ("auto", "cppn", "biggan-deep-128", ...).
         weights: BigGAN weights path (None = cache or download).
         lookahead: smooth the mapping with future audio as the original did.
         save_latents, load_latents: write the latent trajectory to / read it from an ``.npz``.
         hop_size: analysis hop [samples].
         crf: x264 constant rate factor (lower = better quality, bigger file).
-        precision: BigGAN arithmetic, "fp32" (default), "bf16" or "fp16" (batch-norm statistics stay fp32;
-            see :mod:`vj.models.fast`). The CPPN always runs in fp32.
+        precision: BigGAN arithmetic, "auto" (default: fp16 on GPUs with compute capability >= 7.0, bf16 on CPUs
+            with native bf16, else fp32), "fp16", "bf16" or "fp32" (batch-norm maths stay fp32; see
+            :mod:`vj.models.fast` and :func:`vj.engine.gpu.choose_precision`). The CPPN always runs in fp32.
         progress: show a progress bar.
     """
 
@@ -61,7 +62,7 @@ class RenderOptions:
     duration_s: float | None = None
     batch_size: int = 4
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     model: str = "auto"
     weights: str | None = None
     lookahead: bool = False
@@ -69,7 +70,7 @@ class RenderOptions:
     load_latents: Path | None = None
     hop_size: int = 512
     crf: int = 18
-    precision: str = "fp32"
+    precision: str = "auto"
     progress: bool = True
     settings: MappingSettings = field(default_factory=MappingSettings)
 
@@ -335,8 +336,8 @@ def render(opts: RenderOptions) -> Path:
 
     from vj.models import load_generator
 
-    gen = load_generator(opts.model, weights=opts.weights, device=opts.device, seed=opts.seed)
-    gen = _fast_path(gen, device, opts.precision)
+    gen = load_generator(opts.model, weights=opts.weights, device=device, seed=opts.seed)
+    gen = _fast_path(gen, device, opts.precision, opts.device)
     if opts.model.lower() != "auto":  # "auto" says itself which generator it chose, and why
         log.info("generator: %s on %s", getattr(gen, "model_name", opts.model), device)
     size = opts.resolution or (gen.resolution, gen.resolution)
@@ -373,17 +374,25 @@ def render(opts: RenderOptions) -> Path:
     return output
 
 
-def _fast_path(gen, device, precision: str):
-    """The fastest honest path for a render: :func:`vj.models.fast.prepare_cpu` on the CPU (threads, NHWC,
-    CPU attention), :func:`vj.models.fast.to_precision` on CUDA when a lower precision is asked for."""
+def _fast_path(gen, device, precision: str, device_arg: str = "auto"):
+    """The fastest honest path for a render, with one log line naming device, precision and why.
+
+    :func:`vj.models.fast.prepare_cpu` on the CPU (threads, NHWC, CPU attention), :func:`vj.models.fast.to_precision`
+    on CUDA for a lower precision; the precision follows :func:`vj.engine.gpu.choose_precision` (the CPPN: fp32).
+    """
     import torch
 
-    from vj.models import fast
+    from vj.engine.gpu import choose_precision
+    from vj.models import fast, is_biggan
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    is_biggan = getattr(gen, "model_name", "").startswith("biggan")
+    dtype, why = choose_precision(precision, device, gen)
+    if str(device_arg) == "auto":
+        dev_why = "auto: CUDA is available" if device.type == "cuda" else "auto: no CUDA device"
+    else:
+        dev_why = f"--device {device_arg}"
+    log.info("generator: %s, %s, batched eager — %s; %s", device, str(dtype).replace("torch.", ""), dev_why, why)
     if device.type == "cpu":
-        return fast.prepare_cpu(gen, dtype=dtype if is_biggan else torch.float32)
-    if is_biggan and dtype != torch.float32:
+        return fast.prepare_cpu(gen, dtype=dtype)
+    if is_biggan(gen) and dtype != torch.float32:
         return fast.to_precision(gen, dtype)
     return gen

@@ -17,8 +17,12 @@ Implementations:
   (channels_last, inference_mode, uint8 RGBA out); on CUDA fp16 + CUDA graph, uint8 RGBA out;
 * ``cppn`` — :mod:`vj.models.cppn`, when that module exists.
 
-All run on the same inputs; warm-up iterations are excluded; CPU timings use ``time.perf_counter``, CUDA
-timings CUDA events. Something the machine cannot run is skipped with one note line on stderr.
+All run on the same inputs; warm-up iterations are excluded. One timer and one span for every implementation:
+``time.perf_counter`` from the call until its result is complete — on CUDA until ``torch.cuda.synchronize``
+returns after the call, so queued GPU work is inside the span. What the result is differs and is stated per row
+(``span``): ``reference``/``ours``/``cppn`` end with float images in device memory, ``ours-fast`` with uint8 RGBA
+frames in host memory (it includes the host-to-device input copy and the device-to-host frame copy).
+Something the machine cannot run is skipped with one note line on stderr.
 
 By default the weights are random but realistic (converged spectral-norm vectors, batch-norm statistics
 calibrated on the model's own activations and jittered per truncation slot), written in the published
@@ -35,7 +39,8 @@ def configure(parser) -> None:
     """Add the ``bench`` arguments."""
     from vj.commands._args import ranged
 
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda if available)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available, else the CPU), cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--batch", type=ranged(int, 1, 256), action="append", default=None,
                         help="images per forward pass (repeatable; default 1)")
     parser.add_argument("--resolution", type=int, choices=(128, 256, 512), action="append", default=None,
@@ -273,6 +278,10 @@ def _inputs(batch: int, seed: int, device):
     return z.to(device), c.to(device), trunc
 
 
+_SPAN_DEVICE = "device inputs -> float images in device memory (synchronized)"
+_SPAN_CPU = "inputs -> float images"
+
+
 def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wanted_dtypes):
     """Build the implementations the machine can run (notes on stderr for the others)."""
     import torch
@@ -284,7 +293,7 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
     z, c, trunc = _inputs(batch, args.seed, device)
     name = f"biggan-deep-{resolution}"
     cases: list[_Case] = []
-    timer = "cuda_event" if cuda else "perf_counter"
+    timer = "perf_counter"
 
     def load():
         return load_generator(name, weights=weights, device=device, download=False)
@@ -305,7 +314,8 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
                 _note(f"reference skipped: pytorch-pretrained-biggan cannot read {weights} "
                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})")
             else:
-                cases.append(_Case("reference", "float32", lambda: ref(z, c, trunc), resolution, timer=timer))
+                cases.append(_Case("reference", "float32", lambda: ref(z, c, trunc), resolution, timer=timer,
+                                   span=_SPAN_DEVICE if cuda else _SPAN_CPU))
     if "ours" in wanted_impls:
         for dt in wanted_dtypes:
             if dt == "float16" and not cuda and not args.dtype:
@@ -315,7 +325,8 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
             gen = load()
             if dt != "float32":
                 gen = to_precision(gen, getattr(torch, dt))
-            cases.append(_Case("ours", dt, (lambda g: lambda: g(z, c, trunc))(gen), resolution, timer=timer))
+            cases.append(_Case("ours", dt, (lambda g: lambda: g(z, c, trunc))(gen), resolution, timer=timer,
+                               span=_SPAN_DEVICE if cuda else _SPAN_CPU))
     if "ours-fast" in wanted_impls:
         from vj.engine.gpu import make_runner
 
@@ -326,18 +337,21 @@ def _cases(args, device, weights, resolution: int, batch: int, wanted_impls, wan
             if dt == "float16" and not cuda:
                 _note("ours-fast float16 on cpu skipped (no native fp16 arithmetic on CPUs)")
                 continue
-            runner = make_runner(load(), batch, device, getattr(torch, dt), threads=args.threads)
+            runner = make_runner(load(), batch, args.device, getattr(torch, dt), threads=args.threads)
             zc, cc = z.cpu().numpy(), c.cpu().numpy()
             cases.append(_Case("ours-fast", dt, (lambda r: lambda: r.run(zc, cc, trunc))(runner), resolution,
                                flush_denormal=not cuda, timer="perf_counter", graph=bool(runner.graphed),
-                               output="uint8 rgba, host"))
+                               runner=runner.describe(), output="uint8 rgba, host",
+                               span=("host inputs -> uint8 RGBA in host memory" + (" (synchronized)" if cuda
+                                                                                    else ""))))
             if cuda and not runner.graphed:
                 _note("ours-fast: CUDA graph capture failed, timed eagerly (graph=false)")
     if "cppn" in wanted_impls:
         from vj.models.cppn import CPPN
 
         cppn = CPPN(resolution=resolution, seed=0).to(device).eval().requires_grad_(False)
-        cases.append(_Case("cppn", "float32", lambda: cppn(z, c, trunc), resolution, timer=timer))
+        cases.append(_Case("cppn", "float32", lambda: cppn(z, c, trunc), resolution, timer=timer,
+                           span=_SPAN_DEVICE if cuda else _SPAN_CPU))
     return cases
 
 
@@ -359,19 +373,11 @@ def _time(cases, iters: int, warmup: int, device) -> None:
         for _ in range(iters):
             for case in cases:
                 torch.set_flush_denormal(case.flush_denormal)
-                if case.timer == "cuda_event":
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    case.fn()
-                    end.record()
-                    end.synchronize()
-                    case.times_ms.append(start.elapsed_time(end))
-                else:
-                    t0 = time.perf_counter()
-                    case.fn()
-                    if cuda:
-                        torch.cuda.synchronize(device)
-                    case.times_ms.append((time.perf_counter() - t0) * 1000.0)
+                t0 = time.perf_counter()  # one timer and one span for every implementation (module docstring)
+                case.fn()
+                if cuda:
+                    torch.cuda.synchronize(device)
+                case.times_ms.append((time.perf_counter() - t0) * 1000.0)
     torch.set_flush_denormal(flush_default)
 
 

@@ -62,7 +62,12 @@ def configure(parser) -> None:
     g.add_argument("--model", default="auto", metavar="NAME",
                    help="auto (BigGAN-deep-128 if its weights are local, else the CPPN), cppn, biggan-deep-128, ...")
     g.add_argument("--weights", metavar="PATH", help="BigGAN weights: folder with pytorch_model.bin + config.json")
-    g.add_argument("--device", default="cpu", help="torch device for the generator (cpu, cuda, cuda:1)")
+    g.add_argument("--device", default="auto",
+                   help="torch device for the generator: auto (CUDA when available, else the CPU), cpu, cuda, "
+                        "cuda:1 (default auto)")
+    g.add_argument("--precision", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
+                   help="generator arithmetic (default auto: fp16 on GPUs with compute capability >= 7.0, else fp32; "
+                        "bf16 on CPUs with native bf16); falls back by itself if a precision fails its check")
     g.add_argument("--classes", metavar="LIST",
                    help="comma-separated ImageNet classes (names or indices, up to 12), e.g. 'jellyfish,daisy,1'")
     g.add_argument("--seed", type=ranged(int, 0), default=0, help="random seed of the mapping (default 0)")
@@ -199,7 +204,7 @@ class LiveSession:
         gen = load_generator(args.model, weights=args.weights, device=dev, dtype=torch.float32, download=False,
                              seed=args.seed)
         self.generator = gen
-        frame_fn = make_frame_fn(gen, dev)
+        frame_fn = make_frame_fn(gen, args.device, precision=args.precision)
         mapper = Mapper(MappingSettings(classes=classes), seed=args.seed)
         mapper.apply_params(self.registry.snapshot())
 

@@ -35,12 +35,15 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="length of the excerpt [s] (default: to the end)")
     p.add_argument("--batch-size", type=ranged(int, 1, 256), default=4, help="frames per generator call")
     p.add_argument("--seed", type=ranged(int, 0, 2**31 - 1), default=0, help="same seed + input → identical frames")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default %(default)s)")
+    p.add_argument("--device", default="auto",
+                   help="torch device: auto (CUDA when available, else the CPU), cpu, cuda, cuda:1 ... "
+                        "(default %(default)s)")
     p.add_argument("--model", default="auto",
                    help="auto (BigGAN-deep-128 if its weights are here, else CPPN), cppn, biggan-deep-128/256/512")
     p.add_argument("--weights", default=None, metavar="PATH", help="BigGAN weights: a directory or a .bin/.safetensors")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="BigGAN arithmetic (default fp32; bf16 is ~1.8x faster on CPUs with AVX512-BF16)")
+    p.add_argument("--precision", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
+                   help="BigGAN arithmetic (default auto: fp16 on GPUs with compute capability >= 7.0, bf16 on CPUs "
+                        "with native bf16, else fp32); the CPPN always runs fp32")
     p.add_argument("--crf", type=ranged(int, 0, 51), default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--hop", type=ranged(int, 64, 8192), default=512, help="analysis hop [samples] (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

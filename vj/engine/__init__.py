@@ -6,7 +6,7 @@
 * :mod:`vj.engine.stats` — rate meters, audio→photon latency, one JSON line per second (``--stats``).
 * :mod:`vj.engine.record` — ``--record``: the output and the input audio to H.264 + AAC off the main thread.
 * :mod:`vj.engine.mp4` — :class:`Mp4Writer`, the one H.264 + AAC writer (``--record`` and ``vj render``).
-* :mod:`vj.engine.gpu` — CUDA-graph / eager runners for the generator (written separately).
+* :mod:`vj.engine.gpu` — the generator runners: CUDA graph with its fallback ladder, eager CUDA, CPU; one RGBA conversion.
 
 The display side (window, shaders, overlay) is :mod:`vj.display`; ``vj live`` wires both in :mod:`vj.commands.live`.
 """

@@ -8,7 +8,10 @@ wandering level, so the picture keeps drifting instead of freezing), steps the
 
 The generator call is wrapped by a *frame function* ``fn(latents, out=None) -> uint8 [H, W, 4]`` so the way it runs
 can be swapped: :class:`FrameFn` uses :func:`vj.engine.gpu.make_runner` (CUDA graphs / fused uint8 output) when
-that module is there and works, else plain eager PyTorch.
+that module is there and works, else plain eager PyTorch. When the frame function is :attr:`FrameFn.pipelined`
+(a runner on a GPU), the thread submits frame k+1 before it takes and publishes frame k, so generation overlaps
+the copy-out and the texture upload; each published frame keeps the hop id, capture time and start time of its
+own latents. On the CPU it generates and publishes one frame per step, as before.
 """
 
 from __future__ import annotations
@@ -16,66 +19,58 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from typing import Callable
 
 import numpy as np
 
+from vj.clock import now_s
 from vj.engine.slots import FrameSlot, LatestSlot
 
 log = logging.getLogger("vj")
 
 
-def to_rgba8(images) -> np.ndarray:
-    """Generator output → uint8 RGBA images.
-
-    Args:
-        images: torch tensor [shape=(N, 3, H, W)], RGB in [-1, 1] (NaN → 0).
-
-    Returns:
-        np.ndarray uint8 [shape=(N, H, W, 4)], alpha 255, row 0 = top.
-    """
-    import torch
-
-    x = torch.nan_to_num(images.detach().float(), nan=0.0).clamp(-1.0, 1.0)
-    x = ((x + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    n, h, w, _ = x.shape
-    out = np.empty((n, h, w, 4), np.uint8)
-    out[..., :3] = x
-    out[..., 3] = 255
-    return out
-
-
 class FrameFn:
-    """The generator as ``fn(latents, out=None) -> uint8 [H, W, 4]``, one image per call.
+    """The generator as ``fn(latents, out=None) -> uint8 [H, W, 4]``, one image per call, plus a pipelined form.
 
-    Uses :func:`vj.engine.gpu.make_runner` (CUDA graph on NVIDIA GPUs, prepared eager on the CPU) when that module is
-    there; the runner is created on the first call, i.e. on the inference thread, which must own all CUDA work of a
-    captured graph. If the runner cannot be made, or fails three calls in a row, it falls back for good to plain
-    eager PyTorch (one log line) — the show goes on.
+    Uses :func:`vj.engine.gpu.make_runner` (on CUDA its fallback ladder: CUDA graph → ... → CPU; on the CPU the
+    prepared eager runner); the runner is created on the first call, i.e. on the inference thread, which must own
+    all CUDA work of a captured graph. If the runner cannot be made, or fails three calls in a row, it falls back
+    for good to plain eager PyTorch (one log line) — the show goes on.
+
+    Pipelined form (used by :class:`InferenceThread` when :attr:`pipelined`): ``ticket = submit(lat)`` starts a
+    frame and returns at once on a GPU; ``take(ticket, out)`` waits for it. Submitting frame k+1 before taking
+    frame k lets the GPU generate while the host copies out and uploads the previous frame.
 
     Args:
         gen: ``gen(noise [N,128], class_vector [N,1000], truncation) -> [N,3,H,W]`` in [-1, 1], float32.
-        device: torch device of ``gen``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a torch device.
         use_runner: try the runner first.
+        precision: ``"auto"``, ``"fp16"``, ``"bf16"`` or ``"fp32"`` (see :func:`vj.engine.gpu.choose_precision`).
 
     Attributes:
         kind: ``"runner"`` or ``"eager"`` once the first frame was made (``"pending"`` before).
     """
 
-    def __init__(self, gen, device="cpu", use_runner: bool = True):
+    def __init__(self, gen, device="cpu", use_runner: bool = True, precision: str = "auto"):
         self.gen = gen
         self.device = device
         self.use_runner = use_runner
+        self.precision = precision
         self.kind = "pending"
         self._runner = None
         self._fails = 0
+
+    @property
+    def pipelined(self) -> bool:
+        """True once a runner on a CUDA device is in use (on the CPU a submit computes the frame: no overlap)."""
+        r = self._runner
+        return r is not None and getattr(r.device, "type", "cpu") == "cuda"
 
     def _make_runner(self):
         from vj.engine.gpu import make_runner
 
         try:
-            return make_runner(self.gen, batch_size=1, device=self.device)
+            return make_runner(self.gen, batch_size=1, device=self.device, precision=self.precision)
         except Exception as exc:  # noqa: BLE001 — eager rather than refuse to play
             log.info("generator runner unavailable (%s); running eager", exc)
             return None
@@ -83,19 +78,62 @@ class FrameFn:
     def _eager(self, lat) -> np.ndarray:
         import torch
 
+        from vj.engine.gpu import to_rgba_uint8
+
         param = next(iter(self.gen.parameters()), None)
-        dev = param.device if param is not None else torch.device(self.device)
+        dev = param.device if param is not None else torch.device("cpu")
         dtype = param.dtype if param is not None else torch.float32
         with torch.inference_mode():
             noise = torch.from_numpy(np.ascontiguousarray(lat.noise, np.float32))[None].to(dev, dtype)
             cv = torch.from_numpy(np.ascontiguousarray(lat.class_vector, np.float32))[None].to(dev, dtype)
-            return to_rgba8(self.gen(noise, cv, float(lat.truncation)))[0]
+            return to_rgba_uint8(self.gen(noise, cv, float(lat.truncation))).cpu().numpy()[0]
 
-    def __call__(self, lat, out: np.ndarray | None = None) -> np.ndarray:
-        """Generate one image for ``lat`` (:class:`vj.mapping.Latents`); fills ``out`` (uint8 [H, W, 4]) if given."""
+    def _start(self) -> None:
         if self.kind == "pending":
             self._runner = self._make_runner() if self.use_runner else None
             self.kind = "runner" if self._runner is not None else "eager"
+
+    def _failed(self, exc) -> None:
+        self._fails += 1
+        if self._fails < 3:
+            raise exc
+        log.warning("generator runner keeps failing (%s); switching to eager", exc)
+        self.close()
+        self.kind = "eager"
+
+    def submit(self, lat):
+        """Start the frame for ``lat``; returns a ticket for :meth:`take` (eager: the finished frame itself)."""
+        self._start()
+        if self._runner is not None:
+            try:
+                ticket = self._runner.submit(lat.noise[None], lat.class_vector[None], float(lat.truncation))
+                self._fails = 0
+                return ("runner", ticket)
+            except Exception as exc:  # noqa: BLE001
+                self._failed(exc)
+        return ("frame", self._eager(lat))
+
+    def take(self, ticket, out: np.ndarray | None = None) -> np.ndarray:
+        """The frame of ``ticket`` (from :meth:`submit`), written into ``out`` (uint8 [H, W, 4]) if given.
+
+        Raises:
+            KeyError: a ticket already taken or never issued.
+            RuntimeError: the runner it was submitted to has been closed.
+        """
+        what, value = ticket
+        if what == "runner":
+            if self._runner is None:
+                raise RuntimeError("the runner this frame was submitted to is closed")
+            res = self._runner.result(value, out=None if out is None else out[None])
+            return res[0]
+        if out is not None:
+            out[...] = value
+            return out
+        return value
+
+    def __call__(self, lat, out: np.ndarray | None = None) -> np.ndarray:
+        """Generate one image for ``lat`` (:class:`vj.mapping.Latents`); fills ``out`` (uint8 [H, W, 4]) if given."""
+        self._start()
         if self._runner is not None:
             try:
                 res = self._runner.run(lat.noise[None], lat.class_vector[None], float(lat.truncation),
@@ -103,12 +141,7 @@ class FrameFn:
                 self._fails = 0
                 return res[0]
             except Exception as exc:  # noqa: BLE001
-                self._fails += 1
-                if self._fails < 3:
-                    raise
-                log.warning("generator runner keeps failing (%s); switching to eager", exc)
-                self.close()
-                self.kind = "eager"
+                self._failed(exc)
         img = self._eager(lat)
         if out is not None:
             out[...] = img
@@ -125,9 +158,9 @@ class FrameFn:
             self._runner = None
 
 
-def make_frame_fn(gen, device="cpu", use_runner: bool = True) -> FrameFn:
+def make_frame_fn(gen, device="cpu", use_runner: bool = True, precision: str = "auto") -> FrameFn:
     """The frame function for ``gen`` (see :class:`FrameFn`)."""
-    return FrameFn(gen, device, use_runner)
+    return FrameFn(gen, device, use_runner, precision)
 
 
 class InferenceThread:
@@ -162,6 +195,7 @@ class InferenceThread:
         self._seen_seq = 0  # features sequence number last seen, and when it changed [s]
         self._seen_at = -math.inf
         self.drifting = False
+        self._pending = None  # (ticket, latents, start [s], submit time [s]) of the frame in flight, pipelined
 
     def start(self) -> None:
         """Start the thread."""
@@ -211,8 +245,11 @@ class InferenceThread:
     def step(self, now_s: float, dt_s: float) -> bool:
         """Generate and publish one frame (what the thread loop does; public for tests).
 
+        Pipelined (``frame_fn.pipelined`` true, after the first frame): submit this step's frame, then take and
+        publish the previous step's frame, with its own latents' hop id, capture time and start time.
+
         Returns:
-            True if a frame was published.
+            True unless the generator failed (a frame was published, or — the first pipelined step — is in flight).
         """
         self._sync_controls()
         seq, f = self.features.get()
@@ -222,7 +259,10 @@ class InferenceThread:
         if self.drifting:
             f = self._drift(f, now_s)
         lat = self.mapper.step(f, dt_s)
-        t0 = time.perf_counter()
+        if self._size is not None and getattr(self.frame_fn, "pipelined", False):
+            return self._step_pipelined(lat, now_s)
+        self._drop_pending()
+        t0 = now_s()
         try:
             if self._size is not None:  # known frame size: generate straight into the slot's buffer
                 buf = self.frames.write_buffer(*self._size)
@@ -233,33 +273,71 @@ class InferenceThread:
                 buf = self.frames.write_buffer(*self._size)
                 buf[...] = img
         except Exception as exc:  # noqa: BLE001 — bad latents or a driver hiccup: skip the frame
-            self.errors += 1
-            self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if self.errors == 1:
-                log.warning("generator failed (frame skipped, show goes on): %s", self.last_error)
+            self._error(exc)
             return False
-        self.last_gen_s = time.perf_counter() - t0
+        self.last_gen_s = now_s() - t0
+        self._publish(lat, now_s)
+        return True
+
+    def _error(self, exc: Exception) -> None:
+        self.errors += 1
+        self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if self.errors == 1:
+            log.warning("generator failed (frame skipped, show goes on): %s", self.last_error)
+
+    def _publish(self, lat, start_s: float) -> None:
         self.frame_id += 1
         self.classes = tuple(self.mapper.classes)
         self.frames.publish(frame_id=self.frame_id, hop_index=int(lat.hop_index),
-                            capture_time_s=float(lat.capture_time_s), t_start_s=now_s,
-                            t_done_s=time.perf_counter(), classes=self.classes)
+                            capture_time_s=float(lat.capture_time_s), t_start_s=start_s,
+                            t_done_s=now_s(), classes=self.classes)
+
+    def _step_pipelined(self, lat, now_s: float) -> bool:
+        """Submit frame k+1, then take and publish frame k (see :meth:`step`)."""
+        t0 = now_s()
+        try:
+            ticket = self.frame_fn.submit(lat)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+            return False
+        pending, self._pending = self._pending, (ticket, lat, now_s, t0)
+        if pending is None:
+            return True
+        ticket_k, lat_k, start_k, t0_k = pending
+        try:
+            buf = self.frames.write_buffer(*self._size)
+            self.frame_fn.take(ticket_k, out=buf)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+            return False
+        self.last_gen_s = now_s() - t0_k  # submit of frame k to its frame in host memory
+        self._publish(lat_k, start_k)
         return True
 
+    def _drop_pending(self) -> None:
+        """Take (and drop) a frame still in flight, so its slot is free (pipelining stopped, or the thread ends)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                self.frame_fn.take(pending[0])
+            except Exception:  # noqa: BLE001 — its runner may be gone already
+                pass
+
     def _run(self) -> None:
-        last = time.perf_counter()
+        last = now_s()
         min_gap = 1.0 / self.max_fps if self.max_fps > 0 else 0.0
         while not self._stop.is_set():
-            now = time.perf_counter()
+            now = now_s()
             dt = now - last
             last = now
             ok = self.step(now, dt)
             if not ok:
                 self._stop.wait(0.05)  # don't spin on a failing generator
             elif min_gap:
-                wait = min_gap - (time.perf_counter() - now)
+                wait = min_gap - (now_s() - now)
                 if wait > 0:
                     self._stop.wait(wait)
+        self._drop_pending()
         close = getattr(self.frame_fn, "close", None)
         if close is not None:
             close()

@@ -13,7 +13,7 @@ import os
 
 from vj.errors import VJError
 
-__all__ = ["MODEL_NAMES", "ALIASES", "canonical_name", "list_models", "load_generator"]
+__all__ = ["MODEL_NAMES", "ALIASES", "canonical_name", "list_models", "load_generator", "is_biggan", "resolve_device"]
 
 log = logging.getLogger("vj")
 
@@ -106,6 +106,19 @@ def resolve_device(device="auto"):
     elif dev.type != "cpu":
         raise VJError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or auto)")
     return dev
+
+
+def is_biggan(module) -> bool:
+    """True for vj's BigGAN-deep, plain (:class:`vj.models.biggan.BigGANDeep`) or wrapped for low precision
+    (:class:`vj.models.fast.MixedPrecisionBigGAN`); False for the CPPN and anything else.
+
+    The one test used wherever code must tell BigGAN from other generators (it has batch norm to keep in fp32,
+    low precision pays off, attention kernels can be chosen).
+    """
+    from vj.models.biggan import BigGANDeep
+    from vj.models.fast import MixedPrecisionBigGAN
+
+    return isinstance(module, (BigGANDeep, MixedPrecisionBigGAN))
 
 
 def _cppn(device, dtype, seed=0):

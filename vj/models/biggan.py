@@ -43,7 +43,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,7 @@ __all__ = [
     "BigGANConfig",
     "BigGANDeep",
     "CONFIGS",
+    "Coefficients",
     "bake_spectral_norm",
     "published_shapes",
     "random_state_dict",
@@ -377,38 +378,81 @@ class _Block(nn.Module):
         self.conv_3 = nn.Conv2d(mid, cout, 1)
 
     def forward(self, x: torch.Tensor, scales, shifts) -> torch.Tensor:
-        h = self.conv_0(_affine_relu(x, scales[0], shifts[0]))
-        h = _affine_relu(h, scales[1], shifts[1])
+        """``x``: the residual trunk, in the coefficients' dtype; the convolutions run in their weights' dtype.
+
+        Each normalisation is computed in the promoted dtype of its input and coefficients, so with float32
+        coefficients the trunk and every ``x * scale + shift`` stay float32 while the convolutions run in fp16/bf16
+        (the unnormalised residual sum is what overflows fp16, not the convolutions, whose inputs are normalised).
+        """
+        act = self.conv_0.weight.dtype
+        h = self.conv_0(_affine_relu(x, scales[0], shifts[0]).to(act))
+        h = _affine_relu(h, scales[1], shifts[1]).to(act)
         skip = x[:, : self.cout]  # BigGAN-deep drops the trailing channels on the skip path
         if self.upsample:
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             skip = F.interpolate(skip, scale_factor=2.0, mode="nearest")
         h = self.conv_1(h)
-        h = self.conv_2(_affine_relu(h, scales[2], shifts[2]))
-        h = self.conv_3(_affine_relu(h, scales[3], shifts[3]))
-        return h + skip
+        h = self.conv_2(_affine_relu(h, scales[2], shifts[2]).to(act))
+        h = self.conv_3(_affine_relu(h, scales[3], shifts[3]).to(act))
+        return skip + h
 
 
 class _Attention(nn.Module):
-    """SAGAN self-attention (Zhang et al. 2019) as used by BigGAN: keys/values max-pooled 2x, unscaled logits."""
+    """SAGAN self-attention (Zhang et al. 2019) as used by BigGAN: keys/values max-pooled 2x, unscaled logits.
+
+    Two kernels for the same maths, chosen by :attr:`kernel` (set through :meth:`BigGANDeep.set_attention`):
+    ``"sdpa"`` (:func:`torch.nn.functional.scaled_dot_product_attention`, fused on GPUs) and ``"bmm"`` (two batched
+    matmuls with fp32 logits and softmax; on the CPU SDPA has no fused kernel for value size != query size and its
+    composite fallback is ~18 % slower for the whole bf16 model).
+    """
+
+    KERNELS = ("sdpa", "bmm")
 
     def __init__(self, channels: int):
         super().__init__()
         self.c_qk = channels // 8
         self.c_v = channels // 2
+        self.kernel = "sdpa"
         self.qkv = nn.Conv2d(channels, 2 * self.c_qk + self.c_v, 1, bias=False)  # theta | phi | g
         self.out = nn.Conv2d(self.c_v, channels, 1, bias=False)  # o_conv with gamma folded in
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
-        theta, phi_g = self.qkv(x).split([self.c_qk, self.c_qk + self.c_v], dim=1)
+        act = self.qkv.weight.dtype
+        theta, phi_g = self.qkv(x.to(act)).split([self.c_qk, self.c_qk + self.c_v], dim=1)
         phi, g = F.max_pool2d(phi_g, 2).split([self.c_qk, self.c_v], dim=1)
-        q = theta.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW, c_qk]
-        k = phi.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_qk]
-        v = g.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_v]
-        o = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [N, 1, HW, c_v]
-        o = o.squeeze(1).transpose(1, 2).reshape(n, self.c_v, h, w)
+        if self.kernel == "bmm":
+            q = theta.flatten(2).transpose(1, 2).float()  # [N, HW, c_qk]
+            k = phi.flatten(2).float()  # [N, c_qk, HW/4]
+            attn = torch.softmax(torch.bmm(q, k), dim=-1).to(act)  # [N, HW, HW/4]
+            o = torch.bmm(attn, g.flatten(2).transpose(1, 2))  # [N, HW, c_v]
+            o = o.transpose(1, 2).reshape(n, self.c_v, h, w)
+        else:
+            q = theta.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW, c_qk]
+            k = phi.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_qk]
+            v = g.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_v]
+            o = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [N, 1, HW, c_v]
+            o = o.squeeze(1).transpose(1, 2).reshape(n, self.c_v, h, w)
         return x + self.out(o)
+
+
+class Coefficients(NamedTuple):
+    """Everything :meth:`BigGANDeep.synthesize` needs besides the weights, for one batch.
+
+    Attributes:
+        cond: ``[N, 2*dim_z]`` condition vector (noise | class embedding).
+        scale: ``[N, C_total]`` per-sample, per-channel batch-norm scale ``gamma * rsqrt(var + eps)``, all batch
+            norms in layer order (sizes :attr:`BigGANDeep.bn_sizes`).
+        shift: ``[N, C_total]`` the folded shift ``beta - mean * scale``.
+    """
+
+    cond: torch.Tensor
+    scale: torch.Tensor
+    shift: torch.Tensor
+
+    def to(self, dtype: torch.dtype) -> "Coefficients":
+        """The same coefficients rounded once to ``dtype`` (``cond`` kept: it feeds a linear layer)."""
+        return Coefficients(self.cond, self.scale.to(dtype), self.shift.to(dtype))
 
 
 class BigGANDeep(nn.Module):
@@ -531,11 +575,71 @@ class BigGANDeep(nn.Module):
         return model.eval().requires_grad_(False)
 
     # ----------------------------------------------------------------------------------------------------------
-    def _memory_format(self) -> torch.memory_format:
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The convolutions' memory format (``torch.channels_last`` after ``.to(memory_format=...)``)."""
         w = self.to_rgb.weight
         if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
             return torch.channels_last
         return torch.contiguous_format
+
+    @property
+    def bn_sizes(self) -> tuple[int, ...]:
+        """Channels of every batch norm in layer order (four per residual block, then the final one)."""
+        return tuple(self._bn_sizes)
+
+    @property
+    def conv_dtype(self) -> torch.dtype:
+        """dtype of the convolution stack (``gen_z``, blocks, attention, ``to_rgb``): the activations' dtype."""
+        return self.to_rgb.weight.dtype
+
+    def set_attention(self, kernel: str) -> int:
+        """Choose the self-attention kernel: ``"sdpa"`` (default, fused on GPUs) or ``"bmm"`` (faster on CPUs).
+
+        Same maths either way (see :class:`_Attention`).
+
+        Returns:
+            The number of attention blocks set (1 for BigGAN-deep).
+
+        Raises:
+            ValueError: another kernel name.
+        """
+        if kernel not in _Attention.KERNELS:
+            raise ValueError(f"attention kernel must be one of {_Attention.KERNELS}, got {kernel!r}")
+        count = 0
+        for layer in self.layers:
+            if isinstance(layer, _Attention):
+                layer.kernel = kernel
+                count += 1
+        return count
+
+    def precision(self, dtype: torch.dtype) -> "BigGANDeep":
+        """Put the convolution stack in ``dtype`` (in place) and keep the conditioning and batch norm float32.
+
+        Float32 afterwards: ``class_embed``, ``bn_proj``, ``bn_stats`` (so :meth:`coefficients` is float32);
+        ``dtype``: ``gen_z``, every block, the attention and ``to_rgb``. The memory format is kept.
+
+        Args:
+            dtype: ``torch.float32``, ``torch.float16`` or ``torch.bfloat16``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: another dtype.
+        """
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+        fmt = self.memory_format
+        f32 = torch.float32
+        self.class_embed.to(f32)
+        self.bn_proj.to(f32)
+        self.bn_stats = self.bn_stats.to(f32)
+        for mod in (self.gen_z, self.layers, self.to_rgb):
+            mod.to(dtype)
+        if fmt == torch.channels_last:
+            self.to(memory_format=torch.channels_last)
+        return self
 
     def bn_statistics(self, truncation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch-norm means and variances of all layers at ``truncation``, linearly interpolated on the grid.
@@ -563,42 +667,64 @@ class BigGANDeep(nn.Module):
         stats = torch.lerp(self.bn_stats.index_select(0, idx), self.bn_stats.index_select(0, idx + 1), frac)
         return stats[:, : self._bn_total], stats[:, self._bn_total:]
 
-    def forward(self, noise: torch.Tensor, class_vector: torch.Tensor, truncation) -> torch.Tensor:
-        """Generate images.
+    def coefficients(self, noise: torch.Tensor, class_vector: torch.Tensor, truncation) -> Coefficients:
+        """The condition vector and the folded batch-norm coefficients of every layer, for one batch.
+
+        Computed in the dtype of ``bn_proj`` (float32 unless the whole model was cast): the class embedding, the
+        merged gamma/beta projection, the statistics interpolated at ``truncation`` and
+        ``scale = gamma * rsqrt(var + eps)``, ``shift = beta - mean * scale``. Keeping this in float32 matters in
+        low precision: ``var + eps`` with ``eps = 1e-4`` loses most of its digits in fp16, and ``shift`` can
+        exceed fp16's range.
 
         Args:
-            noise: ``[N, 128]`` noise vector (already truncated by the caller if wanted; the model does not clip).
-            class_vector: ``[N, 1000]`` class weights (one-hot or a soft mix), same dtype/device as the model.
-            truncation: Python float, 0-d tensor or ``[N]`` tensor in [0, 1] (clamped); selects the batch-norm
-                statistics (interpolated linearly between the 51 stored values). Per-sample values are allowed.
+            noise: ``[N, dim_z]`` any float dtype, the model's device.
+            class_vector: ``[N, num_classes]`` any float dtype.
+            truncation: Python float, 0-d tensor or ``[N]`` tensor in [0, 1] (clamped).
 
         Returns:
-            ``[N, 3, resolution, resolution]`` RGB in [-1, 1], the model's dtype, in the model's memory format.
+            :class:`Coefficients` (``cond [N, 2*dim_z]``, ``scale``/``shift [N, C_total]``).
 
         Raises:
-            ValueError: inputs have the wrong shapes (checked on shapes only, never on values).
+            ValueError: wrong shapes (checked on shapes only, never on values).
         """
         n = noise.shape[0]
         if noise.dim() != 2 or noise.shape[1] != self.dim_z:
             raise ValueError(f"noise must be [N, {self.dim_z}], got {list(noise.shape)}")
-        if class_vector.shape != (n, self.num_classes):
+        if tuple(class_vector.shape) != (n, self.num_classes):
             raise ValueError(f"class_vector must be [{n}, {self.num_classes}], got {list(class_vector.shape)}")
-        t = torch.as_tensor(truncation, dtype=noise.dtype, device=noise.device)
+        dt = self.bn_proj.weight.dtype
+        t = torch.as_tensor(truncation, dtype=dt, device=noise.device)
         if t.dim() > 1 or t.numel() not in (1, n):
             raise ValueError(f"truncation must be a float, a 0-d tensor or a [{n}] tensor, got {list(t.shape)}")
         t = t.reshape(-1, 1)
-
-        cond = torch.cat([noise, F.linear(class_vector, self.class_embed.weight)], dim=1)
+        cond = torch.cat([noise.to(dt), F.linear(class_vector.to(dt), self.class_embed.weight)], dim=1)
         gb = self.bn_proj(cond)  # [N, 2 C_total]: gamma | beta for every batch norm
         mean, var = self.bn_statistics(t)  # [1 or N, C_total]
         scale = gb[:, : self._bn_total] * torch.rsqrt(var + self.bn_eps)
         shift = gb[:, self._bn_total:] - mean * scale
-        scales = scale.split(self._bn_sizes, dim=1)
-        shifts = shift.split(self._bn_sizes, dim=1)
+        return Coefficients(cond, scale, shift)
 
+    def synthesize(self, coeffs: Coefficients) -> torch.Tensor:
+        """The image from :meth:`coefficients`: ``gen_z``, the residual blocks and attention, final norm, RGB.
+
+        The convolutions run in :attr:`conv_dtype` and :attr:`memory_format`; the residual trunk and every
+        normalisation ``relu(x * scale + shift)`` run in ``coeffs.scale``'s dtype (promoted with the activations').
+        So float32 coefficients keep the unnormalised residual sum in float32 (fp16 can overflow there), and
+        ``coeffs.to(torch.bfloat16)`` runs everything in bf16 (fastest on CPUs with native bf16).
+
+        Args:
+            coeffs: from :meth:`coefficients` (optionally ``.to(dtype)``).
+
+        Returns:
+            ``[N, 3, resolution, resolution]`` RGB in [-1, 1], :attr:`conv_dtype`, in :attr:`memory_format`.
+        """
+        act = self.conv_dtype
+        n = coeffs.cond.shape[0]
+        scales = coeffs.scale.split(self._bn_sizes, dim=1)
+        shifts = coeffs.shift.split(self._bn_sizes, dim=1)
         # The published gen_z rows are in TF's NHWC order; the permuted view is NHWC in memory.
-        h = self.gen_z(cond).view(n, 4, 4, self._c0).permute(0, 3, 1, 2)
-        h = h.contiguous(memory_format=self._memory_format())
+        h = self.gen_z(coeffs.cond.to(act)).view(n, 4, 4, self._c0).permute(0, 3, 1, 2)
+        h = h.contiguous(memory_format=self.memory_format).to(coeffs.scale.dtype)
         k = 0
         for layer in self.layers:
             if isinstance(layer, _Block):
@@ -606,8 +732,26 @@ class BigGANDeep(nn.Module):
                 k += 4
             else:
                 h = layer(h)
-        h = _affine_relu(h, scales[k], shifts[k])
+        h = _affine_relu(h, scales[k], shifts[k]).to(act)
         return torch.tanh(self.to_rgb(h))
+
+    def forward(self, noise: torch.Tensor, class_vector: torch.Tensor, truncation) -> torch.Tensor:
+        """Generate images: ``synthesize(coefficients(noise, class_vector, truncation))``.
+
+        Args:
+            noise: ``[N, 128]`` noise vector (already truncated by the caller if wanted; the model does not clip).
+            class_vector: ``[N, 1000]`` class weights (one-hot or a soft mix), the model's device, any float dtype.
+            truncation: Python float, 0-d tensor or ``[N]`` tensor in [0, 1] (clamped); selects the batch-norm
+                statistics (interpolated linearly between the 51 stored values). Per-sample values are allowed.
+
+        Returns:
+            ``[N, 3, resolution, resolution]`` RGB in [-1, 1], :attr:`conv_dtype`, in the model's memory format.
+
+        Raises:
+            ValueError: inputs have the wrong shapes (checked on shapes only, never on values).
+        """
+        return self.synthesize(self.coefficients(noise, class_vector, truncation))
 
     def extra_repr(self) -> str:
         return f"model_name={self.model_name!r}, resolution={self.resolution}"
+
