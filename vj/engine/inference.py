@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from vj.clock import now_s
+from vj import clock
 from vj.engine.slots import FrameSlot, LatestSlot
 
 log = logging.getLogger("vj")
@@ -262,7 +262,7 @@ class InferenceThread:
         if self._size is not None and getattr(self.frame_fn, "pipelined", False):
             return self._step_pipelined(lat, now_s)
         self._drop_pending()
-        t0 = now_s()
+        t0 = clock.now_s()
         try:
             if self._size is not None:  # known frame size: generate straight into the slot's buffer
                 buf = self.frames.write_buffer(*self._size)
@@ -275,7 +275,7 @@ class InferenceThread:
         except Exception as exc:  # noqa: BLE001 — bad latents or a driver hiccup: skip the frame
             self._error(exc)
             return False
-        self.last_gen_s = now_s() - t0
+        self.last_gen_s = clock.now_s() - t0
         self._publish(lat, now_s)
         return True
 
@@ -290,11 +290,11 @@ class InferenceThread:
         self.classes = tuple(self.mapper.classes)
         self.frames.publish(frame_id=self.frame_id, hop_index=int(lat.hop_index),
                             capture_time_s=float(lat.capture_time_s), t_start_s=start_s,
-                            t_done_s=now_s(), classes=self.classes)
+                            t_done_s=clock.now_s(), classes=self.classes)
 
     def _step_pipelined(self, lat, now_s: float) -> bool:
         """Submit frame k+1, then take and publish frame k (see :meth:`step`)."""
-        t0 = now_s()
+        t0 = clock.now_s()
         try:
             ticket = self.frame_fn.submit(lat)
         except Exception as exc:  # noqa: BLE001
@@ -310,7 +310,7 @@ class InferenceThread:
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
             return False
-        self.last_gen_s = now_s() - t0_k  # submit of frame k to its frame in host memory
+        self.last_gen_s = clock.now_s() - t0_k  # submit of frame k to its frame in host memory
         self._publish(lat_k, start_k)
         return True
 
@@ -324,17 +324,17 @@ class InferenceThread:
                 pass
 
     def _run(self) -> None:
-        last = now_s()
+        last = clock.now_s()
         min_gap = 1.0 / self.max_fps if self.max_fps > 0 else 0.0
         while not self._stop.is_set():
-            now = now_s()
+            now = clock.now_s()
             dt = now - last
             last = now
             ok = self.step(now, dt)
             if not ok:
                 self._stop.wait(0.05)  # don't spin on a failing generator
             elif min_gap:
-                wait = min_gap - (now_s() - now)
+                wait = min_gap - (clock.now_s() - now)
                 if wait > 0:
                     self._stop.wait(wait)
         self._drop_pending()
