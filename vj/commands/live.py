@@ -95,7 +95,9 @@ def configure(parser) -> None:
     r.add_argument("--at", dest="timed", type=_at_spec, action="append", default=[], metavar="S:NAME=VALUE",
                    help="set a live parameter S seconds into the show (repeatable), e.g. --at 3:blackout=1")
     from vj.control import surfaces
+    from vj.engine import ndi
 
+    ndi.add_arguments(parser)
     surfaces.add_arguments(parser)
 
 
@@ -196,7 +198,7 @@ def run(args) -> int:
             log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
                      "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
             surface, fell_back = HeadlessSurface(), True
-    recorder = front = inference = surfaces = pipeline = stats = None
+    recorder = front = inference = surfaces = pipeline = stats = ndi = None
     old_sigint = signal.getsignal(signal.SIGINT)
     try:
         if surface.overlay is not None:
@@ -208,13 +210,20 @@ def run(args) -> int:
         stats = StatsCollector(args.stats, t0)
         if args.record:
             recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
+        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
+        if args.ndi is not None or args.ndi_peers:
+            from vj.engine import ndi as ndi_out
+
+            ndi = ndi_out.start_from_args(args, pipeline, fps_cap or 60.0, getattr(source, "sample_rate", None))
         features = LatestSlot()
         frames = FrameSlot(res, res)
-        front = AudioFront(source, features, on_audio=recorder.push_audio if recorder else None)
+        from vj.engine.ndi import chain
+
+        front = AudioFront(source, features, on_audio=chain(recorder.push_audio if recorder else None,
+                                                            ndi.push_audio if ndi and ndi.audio else None))
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
         if fell_back or args.headless:
             stats.console_every_s = 5.0
-        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
         show = Show(surface, pipeline, registry, features, frames, stats,
                     ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
                                 screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
@@ -225,6 +234,7 @@ def run(args) -> int:
         def on_sigint(signum, frame):
             show.stop_requested = True
 
+        show.ndi = ndi
         signal.signal(signal.SIGINT, on_sigint)
         surfaces = start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
         show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
@@ -254,6 +264,8 @@ def run(args) -> int:
             recorder.close()
         if stats is not None:
             stats.close()
+        if ndi is not None:
+            ndi.close()
         if pipeline is not None:
             pipeline.release()
         surface.close()
@@ -272,6 +284,8 @@ def run(args) -> int:
         else:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
+    if ndi is not None:
+        log.info("NDI %r: %d frames sent, %d dropped", ndi.source_name, ndi.sent, ndi.dropped)
     return 0
 
 
