@@ -226,12 +226,12 @@ def test_runtime_that_cannot_load_is_one_clear_line_and_the_show_goes_on(tmp_pat
 
 # -- loopback: a receiver in another process -----------------------------------------------------------------------
 @needs_ndi
-def test_receiver_gets_the_picture_blackout_turns_it_black_and_its_death_does_not_disturb_the_show(
+def test_receiver_gets_the_picture_and_audio_blackout_turns_it_black_and_its_death_does_not_disturb_the_show(
         tmp_path, ndi_env):
     from pythonosc.udp_client import SimpleUDPClient
 
     name = unique_name("loop")
-    cmd = live_cmd(name, tmp_path, *STILL, "--screenshot", str(tmp_path / "shot.png"))
+    cmd = live_cmd(name, tmp_path, *STILL, "--ndi-audio", "--screenshot", str(tmp_path / "shot.png"))
     port = int(cmd[cmd.index("--osc-port") + 1])
     show = subprocess.Popen(cmd, env=ndi_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = tmp_path / "recv"
@@ -247,6 +247,9 @@ def test_receiver_gets_the_picture_blackout_turns_it_black_and_its_death_does_no
         assert picture.shape == (360, 640, 4)
         assert (picture[..., 3] == 255).all()  # opaque without --ndi-alpha
         assert picture[..., :3].mean() > 10, "the picture itself is black: nothing to compare"
+        st = wait_for(lambda: (s := status(out)) and s["audio_samples"] > 4000 and s, 30, "received audio",
+                      [show, recv])
+        assert 0.003 < st["audio_rms"] < 1.0, "the demo's audio should arrive, neither silent nor clipped"
 
         osc = SimpleUDPClient("127.0.0.1", port)
         osc.send_message("/vj/blackout", 1.0)

@@ -46,8 +46,8 @@ log = logging.getLogger("vj")
 #: how to get the runtime, for messages
 INSTALL_HINT = "pip install 'vj[ndi]' (the cyndilib wheel, which bundles the NDI runtime)"
 
-_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-                      r"[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _NAME_RE = re.compile(r"^[^\x00-\x1f()]{1,63}$")
 
 
@@ -523,6 +523,7 @@ class NdiProbe:
 
     Attributes:
         frames: video frames received.
+        audio_samples: audio samples received (per channel); audio_rms: RMS of the newest audio frame.
         last: the newest frame, uint8 [shape=(H, W, 4)] RGBA, row 0 = top, or None.
         last_t_s: ``time.perf_counter()`` when it arrived [s].
     """
@@ -531,6 +532,8 @@ class NdiProbe:
         self.name = str(name)
         self.timeout_s = float(timeout_s)
         self.frames = 0
+        self.audio_samples = 0
+        self.audio_rms = 0.0
         self.last: np.ndarray | None = None
         self.last_t_s = 0.0
         self._finder = self._recv = self._vf = None
@@ -546,6 +549,7 @@ class NdiProbe:
             NdiError: runtime missing, or no such source within ``timeout_s``.
         """
         load_ndi()
+        from cyndilib.audio_frame import AudioRecvFrame
         from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
         from cyndilib.video_frame import VideoRecvFrame
@@ -565,14 +569,23 @@ class NdiProbe:
                               recv_name="vj-probe")
         self._vf = VideoRecvFrame()
         self._recv.set_video_frame(self._vf)
+        self._af = AudioRecvFrame()
+        self._recv.set_audio_frame(self._af)
         self._recv.set_source(src)
         return str(src.name)
 
     def receive(self, timeout_ms: int = 200) -> bool:
-        """Wait up to ``timeout_ms`` for one frame; True if one arrived (then in :attr:`last`)."""
+        """Wait up to ``timeout_ms`` for one frame; True if a video frame arrived (then in :attr:`last`)."""
         from cyndilib.receiver import ReceiveFrameType
 
-        ft = self._recv.receive(ReceiveFrameType.recv_video, int(timeout_ms))
+        ft = self._recv.receive(ReceiveFrameType.recv_video | ReceiveFrameType.recv_audio, int(timeout_ms))
+        if ft & ReceiveFrameType.recv_audio:
+            if self._af.get_read_length():
+                data, _ = self._af.get_all_read_data()
+                if data.size:
+                    self.audio_samples += int(data.shape[1])
+                    self.audio_rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+            return False
         if not ft & ReceiveFrameType.recv_video:
             return False
         n = self._vf.get_buffer_size()
@@ -631,7 +644,8 @@ def _main(argv=None) -> int:
             now = time.perf_counter()
             if now >= next_report:
                 next_report += 1.0
-                status = {"t_s": round(now - t0, 3), "frames": probe.frames,
+                status = {"t_s": round(now - t0, 3), "frames": probe.frames, "audio_samples": probe.audio_samples,
+                          "audio_rms": round(probe.audio_rms, 5),
                           "mean": None if probe.last is None else float(probe.last[..., :3].mean()),
                           "ndi": probe.performance().get("video", {})}
                 if out is not None and probe.last is not None:
