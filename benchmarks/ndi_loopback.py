@@ -13,7 +13,7 @@ Three parts, each printing one JSON line:
 
 Usage::
 
-    python benchmarks/ndi_loopback.py [--seconds 60] [--parts sender,gl,live]
+    python benchmarks/ndi_loopback.py [--seconds 60] [--parts sender,gl,live] [--picture noise|smooth]
 
 Discovery is loopback-only (a private ``ndi-config.v1.json`` naming 127.0.0.1); needs ``vj[ndi]`` and EGL.
 """
@@ -48,7 +48,7 @@ def _env(cfg: Path) -> dict:
 def _receiver(name: str, seconds: float, env: dict, out: Path) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "vj.engine.ndi", "receive", name, "--seconds", str(seconds),
-                             "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--timeout", "120", "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _last_status(proc: subprocess.Popen) -> dict:
@@ -74,11 +74,24 @@ def _feed(out: ndi.NdiOutput | None, seconds: float, fps: float, frame: np.ndarr
     return n
 
 
-def part_sender(seconds: float, cfg: Path) -> dict:
+def _picture(kind: str, w: int, h: int) -> np.ndarray:
+    """A UYVY frame, uint8 (h, w/2, 4): ``noise`` (worst case for NDI's compression) or ``smooth`` (soft colour
+    fields, closer to the CPPN/BigGAN output after upscaling)."""
+    if kind == "noise":
+        return np.random.default_rng(0).integers(16, 235, (h, w // 2, 4), dtype=np.uint8)
+    y, x = np.mgrid[0:h, 0:w // 2].astype(np.float32)
+    f = np.empty((h, w // 2, 4), np.float32)
+    f[..., 0] = 128 + 60 * np.sin(x / 37.0 + y / 53.0)
+    f[..., 2] = 128 + 60 * np.cos(x / 41.0 - y / 29.0)
+    f[..., 1] = 16 + 219 * (0.5 + 0.45 * np.sin(x / 23.0) * np.cos(y / 31.0))
+    f[..., 3] = 16 + 219 * (0.5 + 0.45 * np.sin((x + 0.5) / 23.0) * np.cos(y / 31.0))
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+
+
+def part_sender(seconds: float, cfg: Path, picture: str = "noise") -> dict:
     os.environ["NDI_CONFIG_DIR"] = str(cfg)
     w, h, fps = 1280, 720, 60.0
-    rng = np.random.default_rng(0)
-    frame = rng.integers(16, 235, (h, w // 2, 4), dtype=np.uint8)  # noise: the worst case for compression
+    frame = _picture(picture, w, h)
     c0, t0 = time.process_time(), time.perf_counter()
     _feed(None, seconds, fps, frame)
     base = (time.process_time() - c0) / (time.perf_counter() - t0)
@@ -95,7 +108,7 @@ def part_sender(seconds: float, cfg: Path) -> dict:
     sent = out.sent - sent0
     st = _last_status(recv)
     out.close()
-    return {"part": "sender", "size": f"{w}x{h}", "format": "UYVY", "fps": fps, "seconds": round(wall, 1),
+    return {"part": "sender", "picture": picture, "size": f"{w}x{h}", "format": "UYVY", "fps": fps, "seconds": round(wall, 1),
             "pushed": pushed, "sent": sent, "dropped": out.dropped, "cpu_cores_with_ndi": round(cpu, 4),
             "cpu_cores_without": round(base, 4), "ndi_cost_cores": round(cpu - base, 4),
             "receiver": st}
@@ -163,6 +176,7 @@ def _live(seconds: float, cfg: Path, with_ndi: bool, tmp: Path) -> dict:
            "cpu_cores": round((ru.ru_utime + ru.ru_stime) / seconds, 3),
            "display_fps_mean": round(float(np.mean([x["display_fps"] for x in lines[1:]])), 2)}
     if recv is not None:
+        time.sleep(2.0)  # its once-a-second status line covers the show's last frames
         recv.terminate()
         st = _last_status(recv)
         res.update({"ndi_sent": lines[-1].get("ndi_sent"), "ndi_dropped": lines[-1].get("ndi_dropped"),
@@ -186,6 +200,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--parts", default="sender,gl,live")
+    p.add_argument("--picture", choices=("noise", "smooth"), default="noise", help="what the sender part sends")
     a = p.parse_args(argv)
     cfg = Path(tempfile.mkdtemp(prefix="vj-ndi-bench-"))
     ndi.write_config(cfg, ["127.0.0.1"])
@@ -194,7 +209,7 @@ def main(argv=None) -> int:
     print(json.dumps({"machine": machine}), flush=True)
     for part in a.parts.split(","):
         if part == "sender":
-            r = part_sender(a.seconds, cfg)
+            r = part_sender(a.seconds, cfg, a.picture)
         elif part == "gl":
             r = part_gl(min(a.seconds, 20.0))
         elif part == "live":

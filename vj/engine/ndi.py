@@ -624,6 +624,7 @@ def _main(argv=None) -> int:
     r = sub.add_parser("receive", help="receive a source; print one JSON line per second")
     r.add_argument("name")
     r.add_argument("--seconds", type=float, default=10.0)
+    r.add_argument("--timeout", type=float, default=10.0, help="how long to look for the source [s]")
     r.add_argument("--out", help="folder: write last.npy (the newest frame) and status.json each second")
     a = p.parse_args(argv)
     if a.peers:
@@ -633,7 +634,7 @@ def _main(argv=None) -> int:
             for name in find_sources():
                 print(name)
             return 0
-        probe = NdiProbe(a.name)
+        probe = NdiProbe(a.name, timeout_s=a.timeout)
         full = probe.connect()
         print(json.dumps({"connected": full}), flush=True)
         t0 = time.perf_counter()
