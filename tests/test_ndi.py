@@ -316,3 +316,43 @@ def test_second_vj_with_the_same_name_gets_a_message_and_a_suggestion_and_device
     assert "the show goes on without NDI" in msg[0]
     stats = read_stats(tmp_path / "stats.jsonl")
     assert stats and stats[-1]["t_s"] >= 2.0
+
+
+@needs_ndi
+def test_a_real_window_sends_what_it_shows(tmp_path, ndi_env):
+    from xvfb import XvfbError, XvfbServer
+
+    server = XvfbServer((640, 360))
+    try:
+        display = server.start()
+    except XvfbError as exc:
+        pytest.fail(f"Xvfb: {exc} (python3 -m vj.bootstrap installs it)")
+    name = unique_name("win")
+    cmd = live_cmd(name, tmp_path, *STILL, "--screenshot", str(tmp_path / "shot.png"))
+    cmd.remove("--headless")
+    env = dict(ndi_env, DISPLAY=display)
+    show = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "recv"
+    out.mkdir()
+    recv = None
+    try:
+        wait_for(lambda: read_stats(tmp_path / "stats.jsonl"), 120, "the show's first stats line", [show])
+        recv = subprocess.Popen([sys.executable, "-m", "vj.engine.ndi", "receive", name, "--seconds", "300",
+                                 "--out", str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: (s := status(out)) and s["frames"] >= 5, 60, "5 received frames", [show, recv])
+        got = newest_frame(out)
+        show.send_signal(signal.SIGINT)
+        _, err = show.communicate(timeout=60)
+    finally:
+        for p in (recv, show):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(10)
+        server.stop()
+    assert show.returncode == 0, err
+    assert "running headless instead" not in err, "no window was opened"
+    shot = read_png(tmp_path / "shot.png").astype(float)
+    assert shot.shape == (360, 640, 3)
+    diff = np.abs(got[..., :3].astype(float) - shot).mean()
+    assert diff < 4.0, f"received picture differs from the window's screenshot by {diff:.2f}/255 on average"
