@@ -211,14 +211,11 @@ def run(args) -> int:
         if args.record:
             recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
         fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
-        if args.ndi is not None or args.ndi_peers:
-            from vj.engine import ndi as ndi_out
+        from vj.engine.ndi import chain, start_from_args
 
-            ndi = ndi_out.start_from_args(args, pipeline, fps_cap or 60.0, getattr(source, "sample_rate", None))
+        ndi = start_from_args(args, pipeline, fps_cap or 60.0, getattr(source, "sample_rate", None))
         features = LatestSlot()
         frames = FrameSlot(res, res)
-        from vj.engine.ndi import chain
-
         front = AudioFront(source, features, on_audio=chain(recorder.push_audio if recorder else None,
                                                             ndi.push_audio if ndi and ndi.audio else None))
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
@@ -285,7 +282,8 @@ def run(args) -> int:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
     if ndi is not None:
-        log.info("NDI %r: %d frames sent, %d dropped", ndi.source_name, ndi.sent, ndi.dropped)
+        log.info("NDI %r: %d frames sent, %d dropped%s", ndi.source_name, ndi.sent, ndi.dropped,
+                 f" ({ndi.error})" if ndi.error else "")
     return 0
 
 

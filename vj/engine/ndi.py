@@ -112,11 +112,11 @@ def parse_peers(text: str) -> list[str]:
             item = str(ipaddress.ip_address(item))
         except ValueError:
             if not _HOST_RE.match(item) or item.replace(".", "").isdigit():
-                raise argparse.ArgumentTypeError(f"--ndi-peers: {item!r} is not an IP address or host name") from None
+                raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or host name") from None
         if item not in out:
             out.append(item)
     if not out:
-        raise argparse.ArgumentTypeError("--ndi-peers: give at least one IP address, e.g. 192.168.1.20")
+        raise argparse.ArgumentTypeError("give at least one IP address, e.g. 192.168.1.20")
     return out
 
 
@@ -175,7 +175,7 @@ def use_peers(peers: list[str]) -> Path:
 def _source_name(text: str) -> str:
     text = str(text).strip()
     if not _NAME_RE.match(text):
-        raise argparse.ArgumentTypeError(f"--ndi: {text!r} is not a usable NDI name (1..63 characters, no brackets)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a usable NDI name (1..63 characters, no brackets)")
     return text
 
 
@@ -280,6 +280,7 @@ class NdiOutput:
         self.max_audio_samples = int(max_audio_samples)
         self._sender = None
         self._lib = None
+        self._full_name: str | None = None
         self._slot = FrameSlot(h, w if alpha else w // 2)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -297,13 +298,8 @@ class NdiOutput:
     # -- set-up ----------------------------------------------------------------------------------------------
     @property
     def source_name(self) -> str:
-        """The full NDI name receivers see (``"HOST (name)"``), or the bare name before :meth:`open`."""
-        if self._sender is not None:
-            try:
-                return str(self._sender.source.name)
-            except Exception:  # noqa: BLE001
-                pass
-        return self.name
+        """The full NDI name receivers see (``"HOST (name)"``), or the bare name if the source was never opened."""
+        return self._full_name or self.name
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -345,6 +341,10 @@ class NdiOutput:
                 f"NDI sender on this machine probably has that name (a second vj?); give this one another, e.g. "
                 f"--ndi {self.name}-2") from None
         self._lib, self._sender = lib, sender
+        try:
+            self._full_name = str(sender.source.name)
+        except Exception:  # noqa: BLE001 — only for messages
+            self._full_name = None
 
     def attach(self, pipeline) -> None:
         """Create the conversion pass on the pipeline's GL context (main thread)."""
