@@ -230,11 +230,18 @@ def start_from_args(args, pipeline, fps: float, sample_rate: int | None) -> NdiO
         return None
     if args.ndi_peers:
         use_peers(args.ndi_peers)
-    out = NdiOutput(args.ndi, args.ndi_size or pipeline.output_size, fps=fps, alpha=args.ndi_alpha,
-                    audio=args.ndi_audio, sample_rate=sample_rate)
+    try:
+        out = NdiOutput(args.ndi, args.ndi_size or pipeline.output_size, fps=fps, alpha=args.ndi_alpha,
+                        audio=args.ndi_audio, sample_rate=sample_rate)
+    except VJError as exc:
+        log.error("%s — the show goes on without NDI", exc)
+        return None
     try:
         out.open()
-        out.attach(pipeline)
+        try:
+            out.attach(pipeline)
+        except Exception as exc:  # noqa: BLE001 — a shader or GL failure must not stop the show either
+            raise NdiError(f"NDI: the conversion pass cannot be set up ({_one_line(exc)})") from None
         out.start()
     except VJError as exc:
         out.close()
