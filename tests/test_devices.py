@@ -30,7 +30,7 @@ def test_devices_json_without_display(capsys, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(["devices", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"audio_inputs", "screens", "midi_inputs", "notices"}
+    assert set(data) == {"audio_inputs", "screens", "midi_inputs", "ndi_sources", "notices"}
     assert data["screens"] == [] and "screens: no display" in data["notices"]
     if not data["audio_inputs"]:
         assert "audio: no audio inputs found" in data["notices"]

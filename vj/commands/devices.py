@@ -1,10 +1,13 @@
-"""``vj devices``: list what vj can use here — audio inputs, screens, MIDI input ports.
+"""``vj devices``: list what vj can use here — audio inputs, screens, MIDI input ports, NDI sources.
 
 Audio inputs are listed as PortAudio sees them (``INDEX  NAME  channels, default rate``, ``*`` marks the default);
 the index or any part of the name can be given to ``vj live --input``. Screens are listed only when an X display
 is available (``DISPLAY`` set); MIDI ports need an ALSA sequencer (``/dev/snd/seq``). Whatever is missing is one
 notice line, never an error: the exit status is 0 even on a machine with no sound card, display or MIDI.
-``--json`` prints one JSON object instead (keys ``audio_inputs``, ``screens``, ``midi_inputs``, ``notices``).
+NDI sources on the network (another vj's ``--ndi``, Resolume, OBS, ...) are listed when the optional NDI runtime
+is installed (``vj[ndi]``), else one line says how to install it; ``--ndi-peers IP,...`` looks at those machines
+directly when mDNS does not cross the network. ``--json`` prints one JSON object instead (keys ``audio_inputs``,
+``screens``, ``midi_inputs``, ``ndi_sources``, ``notices``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,19 @@ from __future__ import annotations
 import contextlib
 import os
 
-HELP = "list audio inputs, screens and MIDI input ports"
+HELP = "list audio inputs, screens, MIDI input ports and NDI sources"
 
 
 def configure(parser) -> None:
-    """Add the ``devices`` arguments: ``--json``."""
+    """Add the ``devices`` arguments: ``--json``, ``--ndi-peers``, ``--ndi-wait``."""
+    from vj.commands._args import ranged
+    from vj.engine.ndi import parse_peers
+
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--ndi-peers", type=parse_peers, default=None, metavar="IP,...",
+                        help="look for NDI sources on these machines directly (no mDNS needed)")
+    parser.add_argument("--ndi-wait", type=ranged(float, 0.1, 30.0), default=1.5, metavar="S",
+                        help="how long to look for NDI sources (default 1.5 s)")
 
 
 @contextlib.contextmanager
@@ -116,6 +126,22 @@ def midi_inputs() -> tuple[list[str], str | None]:
     return names, (None if names else "midi: no MIDI input ports found")
 
 
+def ndi_sources(wait_s: float = 1.5, peers: list[str] | None = None) -> tuple[list[str], str | None]:
+    """Names of the NDI sources visible (``"HOST (name)"``) and a notice line, or None.
+
+    Without the optional runtime (``vj[ndi]``) the notice says how to install it.
+    """
+    from vj.engine import ndi
+
+    if peers:
+        ndi.use_peers(peers)
+    try:
+        names = ndi.find_sources(wait_s)
+    except ndi.NdiError as exc:
+        return [], str(exc)
+    return names, (None if names else f"NDI: no sources found within {wait_s:g} s")
+
+
 def run(args) -> int:
     """Print the devices.
 
@@ -125,11 +151,13 @@ def run(args) -> int:
     inputs, n_audio = audio_inputs()
     scr, n_screens = screens()
     midi, n_midi = midi_inputs()
-    notices = [n for n in (n_audio, n_screens, n_midi) if n]
+    ndi, n_ndi = ndi_sources(getattr(args, "ndi_wait", 1.5), getattr(args, "ndi_peers", None))
+    notices = [n for n in (n_audio, n_screens, n_midi, n_ndi) if n]
     if args.json:
         import json
 
-        print(json.dumps({"audio_inputs": inputs, "screens": scr, "midi_inputs": midi, "notices": notices}, indent=2))
+        print(json.dumps({"audio_inputs": inputs, "screens": scr, "midi_inputs": midi, "ndi_sources": ndi,
+                          "notices": notices}, indent=2))
         return 0
     print("audio inputs:")
     if inputs:
@@ -150,4 +178,7 @@ def run(args) -> int:
     print("midi inputs:" if midi else n_midi)
     for i, name in enumerate(midi):
         print(f"   {i:>3}  {name}")
+    print("NDI sources:" if ndi else n_ndi)
+    for name in ndi:
+        print(f"        {name}")
     return 0

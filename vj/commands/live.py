@@ -101,7 +101,9 @@ def configure(parser) -> None:
     r.add_argument("--at", dest="timed", type=_at_spec, action="append", default=[], metavar="S:NAME=VALUE",
                    help="set a live parameter S seconds into the show (repeatable), e.g. --at 3:blackout=1")
     from vj.control import surfaces
+    from vj.engine import ndi
 
+    ndi.add_arguments(parser)
     surfaces.add_arguments(parser)
 
 
@@ -158,6 +160,7 @@ class LiveSession:
         self.args = args
         self.clean = True
         self.recorder = None
+        self.ndi = None
         self.last_stats: dict = {}
         self.t0 = 0.0
         self._stack = ExitStack()
@@ -223,10 +226,17 @@ class LiveSession:
         if args.record:
             self.recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=self.t0)
             stack.callback(self.recorder.close)
+        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
+        from vj.engine.ndi import chain, start_from_args  # imports cyndilib only when --ndi asks for it
+
+        self.ndi = start_from_args(args, self.pipeline, fps_cap or 60.0, getattr(self.source, "sample_rate", None))
+        if self.ndi is not None:
+            stack.callback(self.ndi.close)
         self.features = LatestSlot()
         self.frames = FrameSlot(res, res)
         self.front = AudioFront(self.source, self.features,
-                                on_audio=self.recorder.push_audio if self.recorder else None)
+                                on_audio=chain(self.recorder.push_audio if self.recorder else None,
+                                               self.ndi.push_audio if self.ndi and self.ndi.audio else None))
         self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
                                          max_fps=args.gen_fps_cap)
         self.surfaces = start_surfaces(SurfaceOptions.from_args(args), self.registry,
@@ -234,7 +244,6 @@ class LiveSession:
         stack.callback(self._quietly, "closing control surfaces", self.surfaces.close)
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             self.registry.set_now(name, value)
-        fps_cap = args.fps_cap or (60.0 if args.headless or fell_back else 0.0)
         self.show = Show(self.surface, self.pipeline, self.registry, self.features, self.frames, self.stats,
                          ShowOptions(fit=args.fit, fps_cap=fps_cap, duration_s=args.duration,
                                      screenshot=args.screenshot, screenshot_every_s=args.screenshot_every,
@@ -242,6 +251,7 @@ class LiveSession:
                                      model=getattr(gen, "model_name", args.model), input=_input_label(args.input)),
                          source=self.source, inference=self.inference, recorder=self.recorder,
                          class_names=_class_names(), controls=self.surfaces)
+        self.show.ndi = self.ndi
         if self.recorder is not None:
             self.recorder.start()
         self.inference.start()
@@ -293,6 +303,10 @@ class LiveSession:
             else:
                 log.info("recorded %s: %d frames, %d dropped", self.args.record, recorder.frames_written,
                          recorder.dropped_video)
+        ndi = self.ndi
+        if ndi is not None:
+            log.info("NDI %r: %d frames sent, %d dropped%s", ndi.source_name, ndi.sent, ndi.dropped,
+                     f" ({ndi.error})" if ndi.error else "")
 
 
 def _registry(args):

@@ -103,6 +103,7 @@ class Show:
         self.source = source
         self.inference = inference
         self.recorder = recorder
+        self.ndi = None  #: a vj.engine.ndi.NdiOutput fed once per frame, or None
         self.class_names = class_names
         self.controls = controls
         self.fx = FxState()
@@ -288,6 +289,8 @@ class Show:
             self.pipeline.start_readback()
             self._rec_pending_t = now
             self._next_rec = max(self._next_rec + self._rec_gap, now - self._rec_gap)
+        if self.ndi is not None:
+            self.ndi.frame()  # its own asynchronous read-back of the final output (NDI's pixel layout)
         shot = self._grab() if now >= self._next_shot else None  # the back buffer, before the swap
         self.surface.flip()
         swap = now_s()
@@ -314,6 +317,8 @@ class Show:
         }
         if self.recorder is not None:
             extra["record_dropped"] = self.recorder.dropped_video
+        if self.ndi is not None:
+            extra.update(self.ndi.stats())
         if self.inference is not None and self.inference.errors:
             extra["generator_errors"] = self.inference.errors
         if self.frame_errors:
