@@ -23,10 +23,7 @@ VJ = ROOT / "vj"
 MAX_LINES = 500
 
 #: Files allowed to be longer than MAX_LINES, each with the reason; to be emptied.
-LONG_FILES_ALLOWED: dict[str, str] = {
-    # being reshaped by the GPU helper of issue 12 (public BigGAN surface for the fast paths)
-    "vj/models/biggan.py": "issue 12, item 2",
-}
+LONG_FILES_ALLOWED: dict[str, str] = {}
 
 #: (file, "package:name") private accesses allowed for now, each with the reason; to be emptied.
 PRIVATE_ACCESS_ALLOWED: dict[tuple[str, str], str] = {}

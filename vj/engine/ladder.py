@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vj.engine.gpu import DTYPE_NAMES, PRECISIONS, CPURunner, GraphRunner, Runner, to_rgba_uint8
+from vj.engine.cpu_runner import CPURunner
+from vj.engine.graph_runner import GraphRunner
+from vj.engine.runner import DTYPE_NAMES, PRECISIONS, Runner, to_rgba_uint8
 
 __all__ = ["FallbackRunner", "Rung", "make_runner", "plan_rungs", "choose_precision", "SELF_CHECK_DB"]
 

@@ -35,21 +35,27 @@ grid points and at midpoints between them; elsewhere the outputs differ.
 
 Everything in :meth:`BigGANDeep.forward` is tensor arithmetic with shapes fixed by the inputs' shapes: no Python
 control flow depends on tensor values, so it can be captured in a CUDA graph or compiled with ``torch.compile``.
+
+This module holds the generator and its public surface (:class:`BigGANDeep`: :meth:`~BigGANDeep.coefficients`,
+:meth:`~BigGANDeep.synthesize`, :meth:`~BigGANDeep.precision`, :meth:`~BigGANDeep.set_attention`, and
+:class:`Coefficients`). The rest lives beside it and is re-exported here, so ``vj.models.biggan`` stays the one
+place to import from: :mod:`vj.models.biggan_config` (:class:`BigGANConfig`, :data:`CONFIGS`),
+:mod:`vj.models.biggan_checkpoint` (the published format and the load-time rewrites above) and
+:mod:`vj.models.biggan_layers` (the residual block and the attention block).
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vj.errors import WeightsError
+from vj.models.biggan_checkpoint import (bake_spectral_norm, check_state_dict, published_shapes, random_state_dict,
+                                         rewrite_published)
+from vj.models.biggan_config import CONFIGS, BigGANConfig
+from vj.models.biggan_layers import _affine_relu, _Attention, _Block
 
 __all__ = [
     "BigGANConfig",
@@ -57,383 +63,10 @@ __all__ = [
     "CONFIGS",
     "Coefficients",
     "bake_spectral_norm",
+    "check_state_dict",
     "published_shapes",
     "random_state_dict",
 ]
-
-_LAYERS_128 = (
-    (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8),
-    (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1),
-)
-_LAYERS_256 = (
-    (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
-    (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1),
-)
-_LAYERS_512 = _LAYERS_256 + ((False, 1, 1), (True, 1, 1))
-
-
-@dataclass(frozen=True)
-class BigGANConfig:
-    """Hyper-parameters of a BigGAN-deep generator, as in pytorch-pretrained-biggan's ``config.json``.
-
-    Attributes:
-        output_dim: image side [px] (128, 256 or 512 for the published models).
-        z_dim: noise size; the class embedding has the same size and the condition is ``2 * z_dim``.
-        class_embed_dim: kept for format compatibility (the published models use ``z_dim``).
-        channel_width: base channel count ``ch`` (128 for the published models).
-        num_classes: class-vector size (1000, ImageNet).
-        layers: one ``(upsample, in_mult, out_mult)`` per residual block; channels are ``mult * ch``.
-        attention_layer_position: the self-attention block sits before block number ``attention_layer_position``.
-        eps: epsilon of batch norm (added to the variance).
-        n_stats: number of truncation values in ``[0, 1]`` with stored batch-norm statistics (51: step 0.02).
-    """
-
-    output_dim: int = 128
-    z_dim: int = 128
-    class_embed_dim: int = 128
-    channel_width: int = 128
-    num_classes: int = 1000
-    layers: tuple = field(default=_LAYERS_128)
-    attention_layer_position: int = 8
-    eps: float = 1e-4
-    n_stats: int = 51
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "BigGANConfig":
-        """Build from a ``config.json`` mapping (unknown fields are ignored, missing ones take the defaults).
-
-        Raises:
-            WeightsError: a field has the wrong type or the layer list is not a valid BigGAN-deep layout.
-        """
-        if not isinstance(data, Mapping):
-            raise WeightsError("BigGAN config must be a JSON object")
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        try:
-            if "layers" in kwargs:
-                kwargs["layers"] = tuple((bool(u), int(i), int(o)) for u, i, o in kwargs["layers"])
-            for k in ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes",
-                      "attention_layer_position", "n_stats"):
-                if k in kwargs:
-                    if isinstance(kwargs[k], bool) or int(kwargs[k]) != kwargs[k]:
-                        raise ValueError(k)
-                    kwargs[k] = int(kwargs[k])
-            if "eps" in kwargs:
-                kwargs["eps"] = float(kwargs["eps"])
-        except (TypeError, ValueError) as exc:
-            raise WeightsError(f"BigGAN config has an invalid field ({exc})") from None
-        config = cls(**kwargs)
-        config.validate()
-        return config
-
-    @classmethod
-    def from_json_file(cls, path: str | Path) -> "BigGANConfig":
-        """Read a ``config.json``.
-
-        Raises:
-            WeightsError: unreadable file, not JSON, or invalid fields.
-        """
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WeightsError(f"cannot read BigGAN config {path}: {exc}") from None
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict:
-        """The ``config.json`` mapping (layers as lists, as published)."""
-        d = asdict(self)
-        d["layers"] = [list(layer) for layer in self.layers]
-        return d
-
-    def validate(self) -> None:
-        """Check the layout is one this implementation builds.
-
-        Raises:
-            WeightsError: non-positive sizes, an attention position outside the block list, a block that changes
-                channels other than halving them, or an output size that does not match the upsampling count.
-        """
-        problems = []
-        for k in ("output_dim", "z_dim", "channel_width", "num_classes", "n_stats"):
-            if getattr(self, k) <= 0:
-                problems.append(f"{k} must be positive")
-        if self.n_stats < 2:
-            problems.append("n_stats must be at least 2")
-        if not self.layers:
-            problems.append("layers is empty")
-        if not 0 <= self.attention_layer_position < len(self.layers):
-            problems.append("attention_layer_position is outside the layer list")
-        for i, (_, cin, cout) in enumerate(self.layers):
-            if cin <= 0 or cout <= 0 or (cout != cin and 2 * cout != cin):
-                problems.append(f"layer {i} maps {cin}x to {cout}x channels (must keep or halve)")
-            if i and self.layers[i - 1][2] != cin:
-                problems.append(f"layer {i} input does not match layer {i - 1} output")
-            if (cin * self.channel_width) % 4:
-                problems.append(f"layer {i} channel count is not a multiple of 4")
-        if self.layers and self.layers[0][1] != 16:
-            problems.append("the first layer must take 16x channels (the 4x4 input has 16 * channel_width)")
-        if self.layers and self.layers[-1][2] != 1:
-            problems.append("the last layer must give 1x channels (the final batch norm has channel_width)")
-        if self.layers and 4 * 2 ** sum(bool(u) for u, _, _ in self.layers) != self.output_dim:
-            problems.append(f"layers upsample 4 px to {4 * 2 ** sum(bool(u) for u, _, _ in self.layers)}, "
-                            f"not output_dim {self.output_dim}")
-        if self.layers and 0 <= self.attention_layer_position < len(self.layers):
-            if self.layers[self.attention_layer_position][1] * self.channel_width % 8:
-                problems.append("attention channel count is not a multiple of 8")
-        if problems:
-            raise WeightsError("invalid BigGAN config: " + "; ".join(problems))
-
-    @property
-    def model_name(self) -> str:
-        """``"biggan-deep-<output_dim>"``."""
-        return f"biggan-deep-{self.output_dim}"
-
-
-#: The published BigGAN-deep configurations (as in pytorch-pretrained-biggan's conversion script).
-CONFIGS: dict[str, BigGANConfig] = {
-    "biggan-deep-128": BigGANConfig(output_dim=128, layers=_LAYERS_128),
-    "biggan-deep-256": BigGANConfig(output_dim=256, layers=_LAYERS_256),
-    "biggan-deep-512": BigGANConfig(output_dim=512, layers=_LAYERS_512),
-}
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Published state-dict format
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _sn(prefix: str, shape: tuple, bias: bool = False) -> dict[str, tuple]:
-    cols = math.prod(shape[1:])
-    out = {f"{prefix}.weight_orig": tuple(shape), f"{prefix}.weight_u": (shape[0],), f"{prefix}.weight_v": (cols,)}
-    if bias:
-        out[f"{prefix}.bias"] = (shape[0],)
-    return out
-
-
-def _layer_index(config: BigGANConfig, block: int) -> int:
-    """Position of residual block ``block`` in the published ``generator.layers`` list (attention shifts it)."""
-    return block + (1 if block >= config.attention_layer_position else 0)
-
-
-def published_shapes(config: BigGANConfig) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of every tensor in a published (pytorch-pretrained-biggan) state dict for ``config``.
-
-    Args:
-        config: the model layout.
-
-    Returns:
-        An insertion-ordered mapping, e.g. 506 entries for :data:`CONFIGS` ``["biggan-deep-128"]``.
-    """
-    ch, cond, n = config.channel_width, 2 * config.z_dim, config.n_stats
-    shapes: dict[str, tuple] = {"embeddings.weight": (config.z_dim, config.num_classes)}
-    shapes.update(_sn("generator.gen_z", (16 * 16 * ch, cond), bias=True))
-
-    def bn(prefix, c):
-        shapes[f"{prefix}.running_means"] = (n, c)
-        shapes[f"{prefix}.running_vars"] = (n, c)
-        shapes.update(_sn(f"{prefix}.scale", (c, cond)))
-        shapes.update(_sn(f"{prefix}.offset", (c, cond)))
-
-    for i, (_, cin, cout) in enumerate(config.layers):
-        if i == config.attention_layer_position:
-            c = cin * ch
-            p = f"generator.layers.{i}"
-            shapes[f"{p}.gamma"] = (1,)
-            shapes.update(_sn(f"{p}.snconv1x1_theta", (c // 8, c, 1, 1)))
-            shapes.update(_sn(f"{p}.snconv1x1_phi", (c // 8, c, 1, 1)))
-            shapes.update(_sn(f"{p}.snconv1x1_g", (c // 2, c, 1, 1)))
-            shapes.update(_sn(f"{p}.snconv1x1_o_conv", (c, c // 2, 1, 1)))
-        p = f"generator.layers.{_layer_index(config, i)}"
-        cin, cout = cin * ch, cout * ch
-        mid = cin // 4
-        bn(f"{p}.bn_0", cin)
-        shapes.update(_sn(f"{p}.conv_0", (mid, cin, 1, 1), bias=True))
-        bn(f"{p}.bn_1", mid)
-        shapes.update(_sn(f"{p}.conv_1", (mid, mid, 3, 3), bias=True))
-        bn(f"{p}.bn_2", mid)
-        shapes.update(_sn(f"{p}.conv_2", (mid, mid, 3, 3), bias=True))
-        bn(f"{p}.bn_3", mid)
-        shapes.update(_sn(f"{p}.conv_3", (cout, mid, 1, 1), bias=True))
-    shapes["generator.bn.weight"] = (ch,)
-    shapes["generator.bn.bias"] = (ch,)
-    shapes["generator.bn.running_means"] = (n, ch)
-    shapes["generator.bn.running_vars"] = (n, ch)
-    shapes.update(_sn("generator.conv_to_rgb", (ch, ch, 3, 3), bias=True))
-    return shapes
-
-
-def check_state_dict(config: BigGANConfig, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Strictly compare a published-format state dict with ``config``'s layout.
-
-    Raises:
-        WeightsError: missing or unexpected keys (the first few of each, with counts), shape mismatches (with both
-            shapes), or a value that is not a floating-point tensor.
-    """
-    expected = published_shapes(config)
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {', '.join(map(str, unexpected[:3]))}"
-                        f"{' ...' if len(unexpected) > 3 else ''}")
-    wrong = []
-    for k, shape in expected.items():
-        if k not in state_dict:
-            continue
-        v = state_dict[k]
-        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
-            wrong.append(f"{k} is not a floating-point tensor")
-        elif tuple(v.shape) != shape:
-            wrong.append(f"{k} has shape {list(v.shape)}, expected {list(shape)}")
-    if wrong:
-        problems.append(f"{len(wrong)} bad tensor(s): {'; '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}")
-    if problems:
-        raise WeightsError(f"weights do not match {config.model_name} "
-                           f"(channel_width {config.channel_width}): " + "; ".join(problems))
-
-
-def bake_spectral_norm(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Spectrally normalised weight ``W_orig / sigma`` with ``sigma = u . (W_orig.reshape(out, -1) @ v)``.
-
-    This is ``torch.nn.utils.spectral_norm``'s eval-mode computation (stored ``u``/``v``, no power iteration),
-    done with the same float32 operations in the same order, so results are bit-identical to the reference.
-
-    Args:
-        weight_orig: ``[out, ...]`` float tensor.
-        u: ``[out]`` left singular vector estimate.
-        v: ``[prod(in dims)]`` right singular vector estimate.
-
-    Returns:
-        Tensor shaped like ``weight_orig``.
-    """
-    w_mat = weight_orig.reshape(weight_orig.shape[0], -1)
-    sigma = torch.dot(u, torch.mv(w_mat, v))
-    return weight_orig / sigma
-
-
-def random_state_dict(config: BigGANConfig, seed: int = 0, power_iterations: int = 30) -> dict[str, torch.Tensor]:
-    """Random weights in the published format that give a non-degenerate image (for tests and benchmarks).
-
-    Weights are Gaussian; each spectral-norm ``u``/``v`` pair is converged by power iteration (random vectors give
-    a near-zero or negative ``sigma`` and NaN images); batch-norm statistics are randomised (means ~ N(0, 0.1^2),
-    variances in [0.5, 1.5]), and the attention ``gamma`` is non-zero so attention is exercised.
-
-    Args:
-        config: model layout.
-        seed: seed of a private :class:`torch.Generator`.
-        power_iterations: iterations per spectral-norm pair.
-
-    Returns:
-        ``{key: float32 tensor}`` accepted by :meth:`BigGANDeep.from_published` and by the reference package.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    sd: dict[str, torch.Tensor] = {}
-    for key, shape in published_shapes(config).items():
-        if key.endswith("running_vars"):
-            sd[key] = 0.5 + torch.rand(shape, generator=gen)
-        elif key.endswith("running_means"):
-            sd[key] = 0.1 * torch.randn(shape, generator=gen)
-        elif key.endswith("gamma"):
-            sd[key] = torch.full(shape, 0.5)
-        elif key.endswith(".bias"):
-            sd[key] = 0.05 * torch.randn(shape, generator=gen)
-        elif key == "generator.bn.weight":
-            sd[key] = 1.0 + 0.1 * torch.randn(shape, generator=gen)
-        else:
-            sd[key] = torch.randn(shape, generator=gen)
-    for key in [k for k in sd if k.endswith(".weight_orig")]:
-        base = key[: -len("_orig")]
-        w = sd[key].reshape(sd[key].shape[0], -1)
-        v = F.normalize(torch.randn(w.shape[1], generator=gen), dim=0)
-        u = F.normalize(w @ v, dim=0)
-        for _ in range(power_iterations):
-            v = F.normalize(w.t() @ u, dim=0)
-            u = F.normalize(w @ v, dim=0)
-        sd[base + "_u"], sd[base + "_v"] = u, v
-    return sd
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Modules
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _affine_relu(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``relu(x * scale + shift)`` with per-sample, per-channel ``scale``/``shift`` of shape ``[N, C]``."""
-    return F.relu(torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None]))
-
-
-class _Block(nn.Module):
-    """Bottleneck residual block of BigGAN-deep's generator (batch norms applied from precomputed affines)."""
-
-    def __init__(self, cin: int, cout: int, upsample: bool):
-        super().__init__()
-        mid = cin // 4
-        self.upsample = upsample
-        self.cout = cout
-        self.conv_0 = nn.Conv2d(cin, mid, 1)
-        self.conv_1 = nn.Conv2d(mid, mid, 3, padding=1)
-        self.conv_2 = nn.Conv2d(mid, mid, 3, padding=1)
-        self.conv_3 = nn.Conv2d(mid, cout, 1)
-
-    def forward(self, x: torch.Tensor, scales, shifts) -> torch.Tensor:
-        """``x``: the residual trunk, in the coefficients' dtype; the convolutions run in their weights' dtype.
-
-        Each normalisation is computed in the promoted dtype of its input and coefficients, so with float32
-        coefficients the trunk and every ``x * scale + shift`` stay float32 while the convolutions run in fp16/bf16
-        (the unnormalised residual sum is what overflows fp16, not the convolutions, whose inputs are normalised).
-        """
-        act = self.conv_0.weight.dtype
-        h = self.conv_0(_affine_relu(x, scales[0], shifts[0]).to(act))
-        h = _affine_relu(h, scales[1], shifts[1]).to(act)
-        skip = x[:, : self.cout]  # BigGAN-deep drops the trailing channels on the skip path
-        if self.upsample:
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            skip = F.interpolate(skip, scale_factor=2.0, mode="nearest")
-        h = self.conv_1(h)
-        h = self.conv_2(_affine_relu(h, scales[2], shifts[2]).to(act))
-        h = self.conv_3(_affine_relu(h, scales[3], shifts[3]).to(act))
-        return skip + h
-
-
-class _Attention(nn.Module):
-    """SAGAN self-attention (Zhang et al. 2019) as used by BigGAN: keys/values max-pooled 2x, unscaled logits.
-
-    Two kernels for the same maths, chosen by :attr:`kernel` (set through :meth:`BigGANDeep.set_attention`):
-    ``"sdpa"`` (:func:`torch.nn.functional.scaled_dot_product_attention`, fused on GPUs) and ``"bmm"`` (two batched
-    matmuls with fp32 logits and softmax; on the CPU SDPA has no fused kernel for value size != query size and its
-    composite fallback is ~18 % slower for the whole bf16 model).
-    """
-
-    KERNELS = ("sdpa", "bmm")
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.c_qk = channels // 8
-        self.c_v = channels // 2
-        self.kernel = "sdpa"
-        self.qkv = nn.Conv2d(channels, 2 * self.c_qk + self.c_v, 1, bias=False)  # theta | phi | g
-        self.out = nn.Conv2d(self.c_v, channels, 1, bias=False)  # o_conv with gamma folded in
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        act = self.qkv.weight.dtype
-        theta, phi_g = self.qkv(x.to(act)).split([self.c_qk, self.c_qk + self.c_v], dim=1)
-        phi, g = F.max_pool2d(phi_g, 2).split([self.c_qk, self.c_v], dim=1)
-        if self.kernel == "bmm":
-            q = theta.flatten(2).transpose(1, 2).float()  # [N, HW, c_qk]
-            k = phi.flatten(2).float()  # [N, c_qk, HW/4]
-            attn = torch.softmax(torch.bmm(q, k), dim=-1).to(act)  # [N, HW, HW/4]
-            o = torch.bmm(attn, g.flatten(2).transpose(1, 2))  # [N, HW, c_v]
-            o = o.transpose(1, 2).reshape(n, self.c_v, h, w)
-        else:
-            q = theta.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW, c_qk]
-            k = phi.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_qk]
-            v = g.flatten(2).transpose(1, 2).unsqueeze(1)  # [N, 1, HW/4, c_v]
-            o = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [N, 1, HW, c_v]
-            o = o.squeeze(1).transpose(1, 2).reshape(n, self.c_v, h, w)
-        return x + self.out(o)
 
 
 class Coefficients(NamedTuple):
@@ -520,57 +153,9 @@ class BigGANDeep(nn.Module):
         Raises:
             WeightsError: missing/unexpected keys, wrong shapes, or non-finite values after baking.
         """
-        check_state_dict(config, state_dict)
-        sd = {k: v.detach().to("cpu", torch.float32) for k, v in state_dict.items()}
-
-        def sn(prefix):
-            return bake_spectral_norm(sd[prefix + ".weight_orig"], sd[prefix + ".weight_u"], sd[prefix + ".weight_v"])
-
+        ours = rewrite_published(config, state_dict)
         with torch.device("meta"):  # skip random initialisation: every tensor is assigned below
             model = cls(config)
-        ours: dict[str, torch.Tensor] = {
-            "class_embed.weight": sd["embeddings.weight"],
-            "gen_z.weight": sn("generator.gen_z"),
-            "gen_z.bias": sd["generator.gen_z.bias"],
-        }
-        scale_w, offset_w, scale_b, offset_b, means, variances = [], [], [], [], [], []
-        for i, (_, cin, _) in enumerate(config.layers):
-            pos = _layer_index(config, i)
-            if i == config.attention_layer_position:
-                p = f"generator.layers.{i}"
-                ours[f"layers.{i}.qkv.weight"] = torch.cat(
-                    [sn(f"{p}.snconv1x1_theta"), sn(f"{p}.snconv1x1_phi"), sn(f"{p}.snconv1x1_g")], dim=0)
-                ours[f"layers.{i}.out.weight"] = sn(f"{p}.snconv1x1_o_conv") * sd[f"{p}.gamma"]
-            p = f"generator.layers.{pos}"
-            for j in range(4):
-                ours[f"layers.{pos}.conv_{j}.weight"] = sn(f"{p}.conv_{j}")
-                ours[f"layers.{pos}.conv_{j}.bias"] = sd[f"{p}.conv_{j}.bias"]
-                b = f"{p}.bn_{j}"
-                scale_w.append(sn(f"{b}.scale"))
-                offset_w.append(sn(f"{b}.offset"))
-                scale_b.append(torch.ones(scale_w[-1].shape[0]))
-                offset_b.append(torch.zeros(offset_w[-1].shape[0]))
-                means.append(sd[f"{b}.running_means"])
-                variances.append(sd[f"{b}.running_vars"])
-        ch, cond = config.channel_width, 2 * config.z_dim
-        scale_w.append(torch.zeros(ch, cond))
-        offset_w.append(torch.zeros(ch, cond))
-        scale_b.append(sd["generator.bn.weight"])
-        offset_b.append(sd["generator.bn.bias"])
-        means.append(sd["generator.bn.running_means"])
-        variances.append(sd["generator.bn.running_vars"])
-        ours["bn_proj.weight"] = torch.cat(scale_w + offset_w, dim=0)
-        ours["bn_proj.bias"] = torch.cat(scale_b + offset_b, dim=0)
-        ours["bn_stats"] = torch.cat(means + variances, dim=1)
-        rgb = sn("generator.conv_to_rgb")
-        ours["to_rgb.weight"] = rgb[:3].contiguous()
-        ours["to_rgb.bias"] = sd["generator.conv_to_rgb.bias"][:3].contiguous()
-        bad = [k for k, v in ours.items() if not torch.isfinite(v).all()]
-        if bad:
-            raise WeightsError(f"weights give non-finite values in {len(bad)} tensor(s) (first: {bad[0]}); "
-                               "the checkpoint is corrupt")
-        if (ours["bn_stats"][:, model._bn_total:] + config.eps <= 0).any():
-            raise WeightsError("weights hold negative batch-norm variances; the checkpoint is corrupt")
         model.load_state_dict(ours, strict=True, assign=True)
         return model.eval().requires_grad_(False)
 
