@@ -183,6 +183,14 @@ class StreamingAnalyzer:
             tempo_every=max(1, round(self.frame_rate / 10.0)),  # ~10 tempo updates/s whatever the hop
             phase_every=max(1, round(self.frame_rate / 40.0)),  # ~40 phase measurements/s
         )
+        # --- bars, phrases and section events (issue 15): vj.audio.bars / vj.audio.sections
+        from vj.audio.bars import BarTracker
+        from vj.audio.sections import SectionTracker
+
+        self._bars = BarTracker(self.frame_rate, sr / self._n_short, self._n_short // 2 + 1,
+                                latency_frames=(self._n_short / 4) / hop)
+        self._sections = SectionTracker(self.frame_rate, sr / self._n_short, self._n_short // 2 + 1)
+        self.bar_sync = None  #: a vj.audio.bars.BarSync whose requests (taps on the one) reach the bar tracker
 
         # --- sample buffers (ping-pong, so shifting never overlaps)
         self._ring = np.zeros(self._n_long, dtype=np.float32)
@@ -265,6 +273,13 @@ class StreamingAnalyzer:
         self._prev_logmag[:] = 0.0
         self._odf_recent[:] = 0.0
         self._clock.reset()
+        self._bars.reset()
+        self._sections.reset()
+
+    def resync_bar(self) -> None:
+        """Tap on the "one": the beat nearest the next hop becomes the downbeat (thread-safe; see
+        :meth:`vj.audio.bars.BarTracker.resync`)."""
+        self._bars.resync()
 
     # ------------------------------------------------------------------ per hop
     def process(self, hop: np.ndarray, capture_time_s: float | None = None) -> Features:
@@ -380,6 +395,8 @@ class StreamingAnalyzer:
             active = self._silent_hops < int(2.0 * self.frame_rate)
             if self._silent_hops == int(10.0 * self.frame_rate):
                 self._clock.reset()  # long silence: the next song may have another tempo
+                self._bars.reset()
+                self._sections.reset()
             beat = self._clock.update(odf if not silent else 0.0, active=active)
             bpm = self._clock.bpm
             beat_phase = self._clock.phase()
@@ -406,6 +423,14 @@ class StreamingAnalyzer:
         else:
             chroma[:] = self._peak_chroma(ml)
 
+        # --- bars, phrases, section events (vj.audio.bars, vj.audio.sections)
+        bars, sections = self._bars, self._sections
+        if self.bar_sync is not None and self.bar_sync.pending():
+            bars.resync()
+        bars.update(beat, beat_phase, self._clock.period_frames if self._tempo is None else (
+            60.0 * self.frame_rate / bpm if bpm > 0 else 0.0), self._diff, chroma, active=not silent)
+        sections.update(mag, self._gain_db, self._diff, beat, beat_phase, bars, time_s, active=not silent)
+
         return Features(
             hop_index=self.hop_index,
             time_s=time_s,
@@ -428,6 +453,19 @@ class StreamingAnalyzer:
             chroma=chroma.copy(),
             silent=silent,
             gain=gain,
+            meter=bars.meter,
+            beat_in_bar=bars.beat_in_bar,
+            downbeat=bars.downbeat,
+            downbeat_count=bars.downbeat_count,
+            bar_phase=bars.bar_phase,
+            bar_count=bars.bar_count,
+            phrase_pos=bars.phrase_pos,
+            event=sections.event,
+            event_confidence=sections.event_confidence,
+            event_count=sections.event_count,
+            last_event=sections.last_event,
+            last_event_time_s=sections.last_event_time_s,
+            section=sections.section,
         )
 
 
