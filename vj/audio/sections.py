@@ -19,10 +19,12 @@ States and events (the usual arrangement of club music):
 * ``full`` — low end present (``low`` within ``full_db`` of ``low_ref`` with a kick) for ``full_beats`` beats;
   no event (the start of the music is not a drop).
 * ``full → breakdown``: the low end is gone — ``low`` more than ``gone_db`` under ``low_ref`` and no kick — on a
-  downbeat (or for a whole bar, whichever comes first). Event ``breakdown``.
+  downbeat with the rest of the drums gone too (the high band ``drums_out_db`` under the bar before), or on the
+  downbeat and the beat after it, or for a whole bar. Event ``breakdown``.
 * ``breakdown → build``: the drums come back (a kick, or a rise of the high band by ``build_high_db``) while the
-  low end is still short of full. Event ``build``. From ``full``: the high band rising by ``build_high_db``
-  over two bars with the low end kept (a riser or snare roll over the groove). Event ``build``.
+  low end is still short of full. Event ``build``. From ``full`` (after at least 4 bars of it): the high band of
+  the last two beats ``build_high_db`` over the bar two bars before, low end kept (a riser or snare roll over
+  the groove). Event ``build``.
 * ``breakdown/build → drop``: on a downbeat the full low end returns — ``low`` within ``full_db`` of
   ``low_ref`` with a kick — and, coming from a build, the build *releases*: the high band falls against the low
   end (riser and roll stop) by ``release_db``, or the low end jumps by ``jump_db`` against the beat before (a
@@ -68,6 +70,8 @@ class SectionTracker:
         ref_forget_db: how fast the low-end reference forgets, per beat [dB].
         full_beats: beats of full low end before the state is ``full``.
         min_gap_beats: fewest beats between two events.
+        drums_out_db: a breakdown on its first beat needs the high band this far under the bar before (the drums
+            left with the low end); otherwise the low end must stay gone for a second beat.
 
     Attributes (read after each :meth:`update`):
         event: ``"build"``, ``"drop"``, ``"breakdown"`` in the hop that reports it, else ``""``.
@@ -93,6 +97,7 @@ class SectionTracker:
         ref_forget_db: float = 0.05,
         full_beats: int = 4,
         min_gap_beats: int = 4,
+        drums_out_db: float = 6.0,
     ):
         self.frame_rate = float(frame_rate)
         self._low = slice(1, max(2, int(low_hz / bin_hz) + 1))
@@ -106,6 +111,7 @@ class SectionTracker:
         self.ref_forget_db = ref_forget_db
         self.full_beats = full_beats
         self.min_gap_beats = min_gap_beats
+        self.drums_out_db = drums_out_db
         self._hist_low = np.zeros(16)  # per-beat head levels, ring by beat number % 16
         self._hist_high = np.zeros(16)
         self._hist_kick = np.zeros(16)
@@ -174,21 +180,26 @@ class SectionTracker:
         downbeat = self._beat_in_bar == 0
         meter = getattr(bars, "meter", 4) if bars is not None else 4
         gap_ok = self._since_event >= self.min_gap_beats
+        # the drums went with the low end: the high band fell against the bar before (not one missing kick)
+        prev_high = float(np.mean([self._hist_high[(i - k) % 16] for k in range(1, meter + 1)]))
+        drums_out = high < prev_high - self.drums_out_db
         st = self.section
         fired = ""
         if st in ("", "full"):
             if st == "" and self._full_run >= self.full_beats:
                 self.section = "full"
-            elif st == "full" and gone and gap_ok and (downbeat or self._gone_run >= meter):
+            elif st == "full" and gone and gap_ok and (
+                    (downbeat and drums_out) or (self._gone_run >= 2 and self._beat_in_bar == 1)
+                    or self._gone_run >= meter):
                 conf = (ref - low - self.gone_db + 3.0) / 12.0
                 self.section = "breakdown"
                 fired = "breakdown"
                 self._fire("breakdown", conf, time_s, bars)
             elif st == "full" and gap_ok and low >= ref - self.full_db - 2.0:
                 # a riser / snare roll over the groove: the high band up over two bars
-                old = float(np.mean([self._hist_high[(i - k) % 16] for k in range(2 * meter, 2 * meter + 2)]))
-                new = float(np.mean([self._hist_high[(i - k) % 16] for k in range(0, 2)]))
-                if self._beats > 3 * meter and new - old >= self.build_high_db:
+                old = float(np.mean([self._hist_high[(i - k) % 16] for k in range(2 * meter, 3 * meter)]))
+                new = min(self._hist_high[i], self._hist_high[(i - 1) % 16])  # both beats up: not one loud hit
+                if self._section_beats >= 4 * meter and self._beats > 4 * meter and new - old >= self.build_high_db:
                     self.section = "build"
                     fired = "build"
                     self._fire("build", (new - old) / (2 * self.build_high_db), time_s, bars)
