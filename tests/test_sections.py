@@ -81,3 +81,21 @@ def test_quiet_groove_is_not_a_breakdown(demo_audio):
     y, sr = demo_audio
     ev = _events(analyze_signal((y * 10 ** (-12 / 20)).astype(np.float32), sr, 512))
     assert [e for _, e, _ in ev] == ["breakdown", "build", "drop"]
+
+
+def test_analyze_csv_has_bar_and_event_columns(tmp_path):
+    import csv
+
+    from vj.cli import main
+
+    out = tmp_path / "demo.csv"
+    assert main(["analyze", "demo", "-o", str(out)]) == 0
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    events = [(float(r["time_s"]), r["event"]) for r in rows if r["event"]]
+    assert [e for _, e in events] == ["breakdown", "build", "drop"]
+    drop_t = next(t for t, e in events if e == "drop")
+    assert 0 <= drop_t - TRUE["drop"] <= demo.BEAT_S
+    downs = [float(r["time_s"]) for r in rows if r["downbeat"] == "1" and float(r["time_s"]) > 5]
+    assert downs and all(min(abs(t - b * BAR) for b in range(17)) < 0.07 for t in downs)
+    assert {r["meter"] for r in rows} == {"4"}
+    assert all(0.0 <= float(r["bar_phase"]) < 1.0 and 0.0 <= float(r["phrase_pos"]) < 32.0 for r in rows)

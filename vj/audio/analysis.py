@@ -465,6 +465,7 @@ class StreamingAnalyzer:
             event_count=sections.event_count,
             last_event=sections.last_event,
             last_event_time_s=sections.last_event_time_s,
+            last_event_confidence=sections.last_event_confidence,
             section=sections.section,
         )
 

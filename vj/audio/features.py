@@ -62,7 +62,7 @@ class Features:
         event_confidence: confidence of ``event``, 0..1 (0 without an event).
         event_count: section events since the stream started (latched event counter).
         last_event: the most recent section event (``""`` before the first); ``last_event_time_s`` its
-            stream time [s] (0 before the first).
+            stream time [s] and ``last_event_confidence`` its confidence (0 before the first).
         section: the section the tracker believes it is in: ``""`` (not yet known), ``"full"``,
             ``"breakdown"``, ``"build"``.
     """
@@ -100,4 +100,5 @@ class Features:
     event_count: int = 0
     last_event: str = ""
     last_event_time_s: float = 0.0
+    last_event_confidence: float = 0.0
     section: str = ""

@@ -77,7 +77,8 @@ class SectionTracker:
         event: ``"build"``, ``"drop"``, ``"breakdown"`` in the hop that reports it, else ``""``.
         event_confidence: 0..1 for that event (0 without one).
         event_count: events so far (latched counter).
-        last_event, last_event_time_s: the latest event and its stream time [s] ("" / 0 before the first).
+        last_event, last_event_time_s, last_event_confidence: the latest event, its stream time [s] and
+            confidence ("" / 0 / 0 before the first).
         section: ``""`` (not yet known), ``"full"``, ``"breakdown"`` or ``"build"``.
     """
 
@@ -125,6 +126,7 @@ class SectionTracker:
         self.event_count = 0
         self.last_event = ""
         self.last_event_time_s = 0.0
+        self.last_event_confidence = 0.0
         self.section = ""
         self._low_ref = -math.inf
         self._kick_ref = 0.0
@@ -149,6 +151,7 @@ class SectionTracker:
         self.event_count += 1
         self.last_event = name
         self.last_event_time_s = time_s
+        self.last_event_confidence = self.event_confidence
         self._since_event = 0
         self._section_beats = 0
         if bars is not None and name in ("drop", "breakdown") and self._beat_index >= 0:

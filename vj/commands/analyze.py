@@ -3,10 +3,13 @@
 Runs :func:`vj.audio.analysis.analyze_signal` — the same :class:`~vj.audio.analysis.StreamingAnalyzer` code the
 live audio callback runs — over a file (or ``demo``) and writes one row per hop:
 
-``time_s, rms, bass, mid, high, onset, beat, bpm, pitch_midi, pitch_confidence, chroma_C … chroma_B``
+``time_s, rms, bass, mid, high, onset, beat, bpm, pitch_midi, pitch_confidence, chroma_C … chroma_B,
+downbeat, meter, bar_phase, phrase_pos, event, event_confidence``
 
-``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat`` are 0/1 for the
-hop that reported the event. Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
+``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat``/``downbeat`` are
+0/1 for the hop that reported the event; ``meter`` is 3 or 4, ``bar_phase`` 0..1 (0 = the downbeat),
+``phrase_pos`` bars since the phrase anchor modulo 32 (:mod:`vj.audio.bars`); ``event`` is ``build``, ``drop``,
+``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`). Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
 ``{"audio", "sample_rate", "hop_size", "columns", "rows"}`` with ``rows`` a list of lists in column order.
 """
 
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from vj.commands._args import ranged
 
-HELP = "analyse audio (or 'demo') hop by hop: onsets, beats, bpm, pitch, chroma, loudness → CSV/JSON"
+HELP = ("analyse audio (or 'demo') hop by hop: onsets, beats, bpm, pitch, chroma, loudness, downbeats, bars, "
+        "phrases, section events → CSV/JSON")
 
 ONSET_METHODS = ("specflux", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "energy")
 PITCH_METHODS = ("yinfast", "yin", "yinfft", "mcomb", "fcomb", "schmitt", "specacf")
@@ -28,7 +32,8 @@ def columns() -> list[str]:
     from vj.audio.features import CHROMA_NAMES
 
     base = ["time_s", "rms", "bass", "mid", "high", "onset", "beat", "bpm", "pitch_midi", "pitch_confidence"]
-    return base + [f"chroma_{n}" for n in CHROMA_NAMES]
+    bars = ["downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence"]
+    return base + [f"chroma_{n}" for n in CHROMA_NAMES] + bars
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -62,11 +67,17 @@ def _rows(feats, offset_s: float):
             float(f.pitch_midi),
             float(f.pitch_confidence),
             *(float(c) for c in f.chroma),
+            int(f.downbeat),
+            int(f.meter),
+            float(f.bar_phase),
+            float(f.phrase_pos),
+            f.event,
+            float(f.event_confidence),
         ]
 
 
 def _fmt(v) -> str:
-    return str(v) if isinstance(v, int) else f"{v:.6g}"
+    return str(v) if isinstance(v, (int, str)) else f"{v:.6g}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -210,7 +210,11 @@ def run(args) -> int:
             recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
         features = LatestSlot()
         frames = FrameSlot(res, res)
-        front = AudioFront(source, features, on_audio=recorder.push_audio if recorder else None)
+        from vj.audio.bars import BarSync
+
+        bar_sync = BarSync()  # taps on the "one" (R, /vj/tempo/resync, MIDI) reach the analysis's bar tracker
+        front = AudioFront(source, features, analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync),
+                           on_audio=recorder.push_audio if recorder else None)
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
         if fell_back or args.headless:
             stats.console_every_s = 5.0
@@ -228,6 +232,7 @@ def run(args) -> int:
         signal.signal(signal.SIGINT, on_sigint)
         surfaces = start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
         show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
+        surfaces.clock.on_resync.append(bar_sync.request)
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             registry.set_now(name, value)
         if recorder is not None:
@@ -273,6 +278,15 @@ def run(args) -> int:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
     return 0
+
+
+def _analyzer(sample_rate: int, hop_size: int, bar_sync):
+    """The live analyzer, with ``bar_sync`` (a :class:`vj.audio.bars.BarSync`) feeding its bar tracker."""
+    from vj.audio.analysis import StreamingAnalyzer
+
+    an = StreamingAnalyzer(sample_rate, hop_size=hop_size)
+    an.bar_sync = bar_sync
+    return an
 
 
 def _input_label(spec: str) -> str:

@@ -94,6 +94,8 @@ class Surfaces:
         self.feedback = None
         self._time = time_fn
         self._last_beat_count: int | None = None
+        self._last_event_count: int | None = None
+        self.last_event = ""  #: the latest section event followed (build, drop, breakdown), for the overlay
         self._perf_offset = time.perf_counter() - time.monotonic()  # features carry perf_counter times
         self._reg_bpm_seen = registry.get("tempo.bpm")
         self._bpm_written: float | None = None
@@ -101,7 +103,8 @@ class Surfaces:
         self._closed = False
 
     def poll(self, now: float | None = None, features=None) -> None:
-        """Per-frame work (main thread): follow the analysis beats, sync the tempo with the registry, start due
+        """Per-frame work (main thread): follow the analysis beats and downbeats, sync the tempo with the registry,
+        pass section events on (``/vj/event/<name>`` to the tablet, the preset's ``on_<event>`` reaction), start due
         preset changes and advance the crossfade, report the preset to the tablet.
 
         Called automatically at the start of every :meth:`ParamRegistry.apply_pending`; calling it again is
@@ -133,8 +136,28 @@ class Surfaces:
             return
         if self._last_beat_count is not None and count > self._last_beat_count:
             bpm = getattr(features, "bpm", 0.0) or 0.0
-            self.clock.beat(self._beat_time(now, features, bpm), bpm or None)
+            bib = getattr(features, "beat_in_bar", -1)
+            self.clock.beat(self._beat_time(now, features, bpm), bpm or None,
+                            beat_in_bar=bib if bib is not None and bib >= 0 else None,
+                            beats_per_bar=getattr(features, "meter", None) if bib is not None and bib >= 0 else None)
         self._last_beat_count = count
+        self._section_event(now, features)
+
+    def _section_event(self, now: float, features) -> None:
+        """A new section event (``features.event_count`` went up): tell the tablet, run the preset's reaction."""
+        count = getattr(features, "event_count", None)
+        if count is None:
+            return
+        seen, self._last_event_count = self._last_event_count, count
+        if seen is None or count <= seen:
+            return
+        name = getattr(features, "last_event", "")
+        if not name:
+            return
+        self.last_event = name
+        if self.feedback is not None:
+            self.feedback.event(name, float(getattr(features, "last_event_confidence", 0.0) or 0.0))
+        self.presets.react(name, now)
 
     def _beat_time(self, now: float, features, bpm: float) -> float:
         """When the tracker's latest beat happened, on our clock: the hop's capture time (``perf_counter``) minus
@@ -225,6 +248,7 @@ def start_surfaces(args, registry: ParamRegistry, tempo_clock: BeatClock | None 
             preset = load_preset(args.preset, dirs=bank.dirs)
             _apply_now(registry, preset)
             switcher.current = bank.current = preset.name
+            switcher.current_preset = preset
             log.info("preset: %s", preset.name)
         midi_name = getattr(args, "midi", None)
         midi_map = getattr(args, "midi_map", None)
