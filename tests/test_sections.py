@@ -99,3 +99,20 @@ def test_analyze_csv_has_bar_and_event_columns(tmp_path):
     assert downs and all(min(abs(t - b * BAR) for b in range(17)) < 0.07 for t in downs)
     assert {r["meter"] for r in rows} == {"4"}
     assert all(0.0 <= float(r["bar_phase"]) < 1.0 and 0.0 <= float(r["phrase_pos"]) < 32.0 for r in rows)
+
+
+def test_analyze_tempo_range(tmp_path, capsys):
+    import csv
+
+    from vj.cli import main
+
+    out = tmp_path / "d.csv"
+    assert main(["analyze", "demo", "--tempo-range", "110-150", "-o", str(out)]) == 0
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert abs(float(rows[-1]["bpm"]) - 128.0) < 1.0
+    assert [r["event"] for r in rows if r["event"]] == ["breakdown", "build", "drop"]
+    for bad in ("150-110", "fast", "120-130", "10-100"):
+        with pytest.raises(SystemExit) as exc:
+            main(["analyze", "demo", "--tempo-range", bad])
+        assert exc.value.code == 2
+        assert "--tempo-range" in capsys.readouterr().err

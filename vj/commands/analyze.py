@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vj.commands._args import ranged
+from vj.commands._args import ranged, tempo_range
 
 HELP = ("analyse audio (or 'demo') hop by hop: onsets, beats, bpm, pitch, chroma, loudness, downbeats, bars, "
         "phrases, section events → CSV/JSON")
@@ -48,6 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="onset peak-picking threshold, higher = fewer onsets (default 0.2)")
     parser.add_argument("--pitch-method", default=None, metavar="NAME",
                         help=f"aubio pitch method: {', '.join(PITCH_METHODS)} (default yinfast)")
+    parser.add_argument("--tempo-range", type=tempo_range, default=None, metavar="LO-HI",
+                        help="beat clock tempo range [bpm], e.g. 110-150 for a club night (default 60-200)")
     parser.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start at S seconds")
     parser.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
                         help="analyse at most S seconds (default: to the end)")
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         if args.pitch_method not in PITCH_METHODS:
             raise VJError(f"unknown pitch method {args.pitch_method!r} (one of {', '.join(PITCH_METHODS)})")
         cfg_kw["pitch_method"] = args.pitch_method
+    if getattr(args, "tempo_range", None):
+        lo, hi = args.tempo_range
+        cfg_kw.update(min_bpm=lo, max_bpm=hi, prior_bpm=min(max(110.0, lo), hi))
 
     out = args.output
     fmt = "csv"

@@ -18,7 +18,7 @@ import math
 import signal
 import time
 
-from vj.commands._args import ranged, resolution
+from vj.commands._args import ranged, resolution, tempo_range
 
 HELP = "play live: audio input → BigGAN imagery in a window or fullscreen"
 
@@ -53,6 +53,8 @@ def _at_spec(text: str) -> tuple[float, str, float]:
 def configure(parser) -> None:
     """Add the ``live`` arguments (see ``vj live --help`` and docs/live.md)."""
     g = parser.add_argument_group("input and model")
+    g.add_argument("--tempo-range", type=tempo_range, default=None, metavar="LO-HI",
+                   help="beat clock tempo range for the night [bpm], e.g. 110-150 (default 60-200)")
     g.add_argument("--input", default="demo", metavar="SRC",
                    help="audio input: an input device index or name, 'default', file:PATH (played in real time), "
                         "or demo (default)")
@@ -213,7 +215,8 @@ def run(args) -> int:
         from vj.audio.bars import BarSync
 
         bar_sync = BarSync()  # taps on the "one" (R, /vj/tempo/resync, MIDI) reach the analysis's bar tracker
-        front = AudioFront(source, features, analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync),
+        front = AudioFront(source, features,
+                           analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync, args.tempo_range),
                            on_audio=recorder.push_audio if recorder else None)
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
         if fell_back or args.headless:
@@ -280,11 +283,16 @@ def run(args) -> int:
     return 0
 
 
-def _analyzer(sample_rate: int, hop_size: int, bar_sync):
-    """The live analyzer, with ``bar_sync`` (a :class:`vj.audio.bars.BarSync`) feeding its bar tracker."""
-    from vj.audio.analysis import StreamingAnalyzer
+def _analyzer(sample_rate: int, hop_size: int, bar_sync, tempo_range=None):
+    """The live analyzer, with ``bar_sync`` (a :class:`vj.audio.bars.BarSync`) feeding its bar tracker and the
+    beat clock searching ``tempo_range`` (LO, HI) [bpm] when given."""
+    from vj.audio.analysis import AnalysisConfig, StreamingAnalyzer
 
-    an = StreamingAnalyzer(sample_rate, hop_size=hop_size)
+    cfg = None
+    if tempo_range:
+        lo, hi = tempo_range
+        cfg = AnalysisConfig(min_bpm=lo, max_bpm=hi, prior_bpm=min(max(110.0, lo), hi))
+    an = StreamingAnalyzer(sample_rate, hop_size=hop_size, config=cfg)
     an.bar_sync = bar_sync
     return an
 
