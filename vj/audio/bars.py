@@ -358,8 +358,7 @@ class BarTracker:
         for m in self._k:
             self._k[m] = j % m
         self.locked = True
-        self._anchor = j  # a tap on the one starts a bar; keep phrases counted from it
-        self._snap_anchor()
+        self._snap_anchor()  # phrases keep counting, on the tapped grid
 
     def position(self) -> tuple[int, int, float, float]:
         """(meter, beat_in_bar, bar_phase, phrase_pos) of the last update."""
