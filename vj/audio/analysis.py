@@ -18,6 +18,8 @@ Per hop it computes
   suppressed in silence;
 * beats: :class:`vj.audio.beat.BeatClock` fed by a log-magnitude spectral-flux envelope (or aubio's own
   tempo tracker with ``beat_tracker="aubio"``);
+* bars and sections: :class:`vj.audio.bars.BarTracker` (meter, downbeat, bar phase, phrases) and
+  :class:`vj.audio.sections.SectionTracker` (build, drop, breakdown), after the beat clock and chroma;
 * pitch: aubio ``yinfast`` (de Cheveigné & Kawahara 2002, FFT form) → MIDI + confidence;
 * chroma: a 4096-sample Hann FFT, its interpolated spectral peaks folded onto 12 pitch classes tuned to A440,
   log-compressed and bass-weighted (:mod:`vj.audio.chroma`; after Fujishima 1999, "Realtime chord recognition
@@ -427,8 +429,9 @@ class StreamingAnalyzer:
         bars, sections = self._bars, self._sections
         if self.bar_sync is not None and self.bar_sync.pending():
             bars.resync()
-        bars.update(beat, beat_phase, self._clock.period_frames if self._tempo is None else (
-            60.0 * self.frame_rate / bpm if bpm > 0 else 0.0), self._diff, chroma, active=not silent)
+        period = self._clock.period_frames if self._tempo is None else (60.0 * self.frame_rate / bpm if bpm > 0
+                                                                         else 0.0)
+        bars.update(beat, beat_phase, period, self._diff, chroma, active=not silent)
         sections.update(mag, self._gain_db, self._diff, beat, beat_phase, bars, time_s, active=not silent)
 
         return Features(

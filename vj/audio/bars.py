@@ -306,7 +306,8 @@ class BarTracker:
                 self.beat_index = j + 1
                 self._beat_frames[(j + 1) % 64] = f
                 if period_frames > 0 and self._period > 0 and not 0.87 < period_frames / self._period < 1.15:
-                    for s in (*self._s.values(), *self._w.values()):  # a new tempo: beats counted at the old one say little about the bar
+                    # a new tempo: beats counted at the old one say little about where the bar starts
+                    for s in (*self._s.values(), *self._w.values()):
                         s *= self.tempo_change_keep
                 if period_frames > 0:
                     self._period = period_frames

@@ -9,7 +9,8 @@ downbeat, meter, bar_phase, phrase_pos, event, event_confidence``
 ``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat``/``downbeat`` are
 0/1 for the hop that reported the event; ``meter`` is 3 or 4, ``bar_phase`` 0..1 (0 = the downbeat),
 ``phrase_pos`` bars since the phrase anchor modulo 32 (:mod:`vj.audio.bars`); ``event`` is ``build``, ``drop``,
-``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`). Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
+``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`).
+Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
 ``{"audio", "sample_rate", "hop_size", "columns", "rows"}`` with ``rows`` a list of lists in column order.
 """
 
