@@ -6,7 +6,9 @@ Clips: the bundled demo piece (exact: 128 bpm 4/4, drop at bar 12 = 22.5 s), the
 (``../shared/testdata/club``, beats and downbeats annotated) and the Ballroom waltz and the pop example
 (``../shared/testdata/annotated``). Every figure comes from :func:`vj.audio.analysis.analyze_signal` (the live
 code), event times = end of the reporting hop. Scores (mir_eval): beat F and downbeat F with ±70 ms, first 5 s
-ignored (mir_eval's default trimming), and downbeat F over the whole clip ("all").
+ignored (mir_eval's default trimming), and downbeat F over the whole clip ("all"); tempo locked from = the time
+after which the reported bpm stays within 4 % of the annotation's (median inter-beat interval) up to a second
+before the last annotated beat.
 
 ``--sweep`` also scores the bar tracker's main settings (accent weights, switching margin, memory) — the table
 the defaults were chosen from. Cost: hop time of the bar and section trackers against the whole analysis.
@@ -60,15 +62,21 @@ def scores(feats, ref_beats, ref_downs):
 
 def section_downbeats(data):
     print("\n### Downbeats and meter (mir_eval F, ±70 ms; F = first 5 s ignored, all = whole clip)\n")
-    print("| clip | beat F | downbeat F | downbeat F all | meter (annotated) | meter right from [s] | events |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clip | beat F | downbeat F | downbeat F all | tempo locked from [s] | meter (annotated) "
+          "| meter right from [s] | events |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, (y, sr), rb, rd, meter in data:
         feats = analyze_signal(y, sr, 512)
         fb, fd, fa = scores(feats, rb, rd)
         wrong = [f.time_s for f in feats if f.meter != meter]
         since = wrong[-1] if wrong else 0.0
+        ref_bpm = 60.0 / float(np.median(np.diff(rb)))
+        end = min(feats[-1].time_s, float(rb[-1])) - 1.0  # the last second (fade-outs) left out
+        off = [f.time_s for f in feats if f.time_s < end and not abs(f.bpm - ref_bpm) < 0.04 * ref_bpm]
+        lock = f"{off[-1]:.1f}" if off else "0.0"
         ev = ", ".join(f"{f.event} {f.time_s:.2f} s ({f.event_confidence:.2f})" for f in feats if f.event) or "none"
-        print(f"| {name} | {fb:.3f} | {fd:.3f} | {fa:.3f} | {feats[-1].meter} ({meter}) | {since:.1f} | {ev} |")
+        print(f"| {name} | {fb:.3f} | {fd:.3f} | {fa:.3f} | {lock} | {feats[-1].meter} ({meter}) | {since:.1f} "
+              f"| {ev} |")
 
 
 def section_events():
