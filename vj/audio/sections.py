@@ -11,8 +11,9 @@ of every beat (the *head*), three levels from the short-FFT magnitude spectrum w
 
 and compares them with references: ``low_ref`` holds the loudest low end heard (peak-hold, slowly forgetting),
 ``kick_ref`` the typical kick strength of the full sections. Halfway through each beat it decides, so every
-event is reported about half a beat after the beat on which its section started (the first beat of the new
-section): within the issue's "at most one beat late".
+event that starts with a change of the drums (breakdown, a build out of a breakdown, drop) is reported about half a
+beat after the first beat of its section: within one beat. A build that rises over a running groove (a riser or
+roll with the kick kept) can only be recognised once it has risen, about two bars in.
 
 States and events (the usual arrangement of club music):
 
