@@ -12,7 +12,8 @@ import pytest
 from vj.cli import main
 
 COLUMNS = ["time_s", "rms", "bass", "mid", "high", "onset", "beat", "bpm", "pitch_midi", "pitch_confidence",
-           *(f"chroma_{n}" for n in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"))]
+           *(f"chroma_{n}" for n in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")),
+           "downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence"]
 
 
 def _one_line_error(capsys, rc):
@@ -29,7 +30,7 @@ def test_csv_to_stdout(capsys, mono_wav):
     assert rows[0] == COLUMNS
     n = len(rows) - 1
     assert n == -(-int(2.8 * 44100) // 512) or abs(n - 2.8 * 44100 / 512) < 3
-    body = [[float(v) for v in r] for r in rows[1:]]
+    body = [[float(v) for v in r[:22]] for r in rows[1:]]  # up to the chroma; bar/event columns: test_sections
     assert body[0][0] == pytest.approx(512 / 44100, abs=1e-5)
     assert {r[5] for r in body} <= {0.0, 1.0} and sum(r[5] for r in body) >= 10  # onsets flagged 0/1
     assert all(0 <= v <= 1 for r in body for v in r[10:])

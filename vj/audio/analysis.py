@@ -19,6 +19,8 @@ Per hop it computes
   suppressed in silence;
 * beats: :class:`vj.audio.beat.BeatTracker` fed by a log-magnitude spectral-flux envelope (or aubio's own
   tempo tracker with ``beat_tracker="aubio"``);
+* bars and sections: :class:`vj.audio.bars.BarTracker` (meter, downbeat, bar phase, phrases) and
+  :class:`vj.audio.sections.SectionTracker` (build, drop, breakdown), after the beat clock and chroma;
 * pitch: aubio ``yinfast`` (de Cheveigné & Kawahara 2002, FFT form) → MIDI + confidence;
 * chroma: a 4096-sample Hann FFT, its interpolated spectral peaks folded onto 12 pitch classes tuned to A440,
   log-compressed and bass-weighted (:mod:`vj.audio.chroma`; after Fujishima 1999, "Realtime chord recognition
@@ -92,6 +94,14 @@ class StreamingAnalyzer:
             tempo_every=max(1, round(self.frame_rate / 10.0)),  # ~10 tempo updates/s whatever the hop
             phase_every=max(1, round(self.frame_rate / 40.0)),  # ~40 phase measurements/s
         )
+        # --- bars, phrases and section events: vj.audio.bars / vj.audio.sections
+        from vj.audio.bars import BarTracker
+        from vj.audio.sections import SectionTracker
+
+        self._bars = BarTracker(self.frame_rate, sr / self._n_short, self._n_short // 2 + 1,
+                                latency_frames=(self._n_short / 4) / hop)
+        self._sections = SectionTracker(self.frame_rate, sr / self._n_short, self._n_short // 2 + 1)
+        self.bar_sync = None  #: a vj.audio.bars.BarSync whose requests (taps on the one) reach the bar tracker
 
         # --- sample buffers (ping-pong, so shifting never overlaps)
         self._ring = np.zeros(self._n_long, dtype=np.float32)
@@ -174,6 +184,13 @@ class StreamingAnalyzer:
         self._prev_logmag[:] = 0.0
         self._odf_recent[:] = 0.0
         self._clock.reset()
+        self._bars.reset()
+        self._sections.reset()
+
+    def resync_bar(self) -> None:
+        """Tap on the "one": the beat nearest the next hop becomes the downbeat (thread-safe; see
+        :meth:`vj.audio.bars.BarTracker.resync`)."""
+        self._bars.resync()
 
     # ------------------------------------------------------------------ per hop
     def process(self, hop: np.ndarray, capture_time_s: float | None = None) -> Features:
@@ -207,6 +224,7 @@ class StreamingAnalyzer:
         beat, bpm, beat_phase = self._beat(odf, silent)
         pm, conf = self._pitch(silent)
         chroma = self._chroma_of_ring(silent)
+        bars, sections = self._bar_and_section(beat, bpm, beat_phase, chroma, silent, time_s)
         return Features(
             hop_index=self.hop_index,
             time_s=time_s,
@@ -229,7 +247,41 @@ class StreamingAnalyzer:
             chroma=chroma.copy(),
             silent=silent,
             gain=gain,
+            meter=bars.meter,
+            beat_in_bar=bars.beat_in_bar,
+            downbeat=bars.downbeat,
+            downbeat_count=bars.downbeat_count,
+            bar_phase=bars.bar_phase,
+            bar_count=bars.bar_count,
+            phrase_pos=bars.phrase_pos,
+            event=sections.event,
+            event_confidence=sections.event_confidence,
+            event_count=sections.event_count,
+            last_event=sections.last_event,
+            last_event_time_s=sections.last_event_time_s,
+            last_event_confidence=sections.last_event_confidence,
+            section=sections.section,
         )
+
+    def _bar_and_section(self, beat: bool, bpm: float, beat_phase: float, chroma: np.ndarray, silent: bool,
+                         time_s: float):
+        """One step of the bar tracker (meter, downbeat, bar phase, phrases; a pending tap on the "one" first)
+        and of the section tracker (build, drop, breakdown), after the beat and chroma stages.
+
+        Returns:
+            ``(bars, sections)``: the :class:`vj.audio.bars.BarTracker` and
+            :class:`vj.audio.sections.SectionTracker`, whose attributes now describe this hop.
+        """
+        bars, sections = self._bars, self._sections
+        if self.bar_sync is not None and self.bar_sync.pending():
+            bars.resync()
+        if self._tempo is None:
+            period = self._clock.period_frames
+        else:
+            period = 60.0 * self.frame_rate / bpm if bpm > 0 else 0.0
+        bars.update(beat, beat_phase, period, self._diff, chroma, active=not silent)
+        sections.update(self._mag, self._gain_db, self._diff, beat, beat_phase, bars, time_s, active=not silent)
+        return bars, sections
 
     def _clean(self, hop: np.ndarray) -> float:
         """Copy the hop into ``self._x``: NaN/inf → 0 (counted), clipped to ±4, DC removed by a one-pole mean
@@ -370,6 +422,8 @@ class StreamingAnalyzer:
             active = self._silent_hops < int(2.0 * self.frame_rate)
             if self._silent_hops == int(10.0 * self.frame_rate):
                 self._clock.reset()  # long silence: the next song may have another tempo
+                self._bars.reset()
+                self._sections.reset()
             beat = self._clock.update(odf if not silent else 0.0, active=active)
             bpm = self._clock.bpm
             beat_phase = self._clock.phase()

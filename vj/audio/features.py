@@ -48,6 +48,23 @@ class Features:
         chroma: float32 [shape=(12,)] pitch-class energy C..B, normalised so the maximum is 1 (all 0 in silence).
         silent: True when the input is below the silence threshold.
         gain: current automatic-gain-control factor applied to the input (linear).
+        meter: beats per bar inferred by :class:`vj.audio.bars.BarTracker`, 3 or 4.
+        beat_in_bar: position of the last beat in its bar, 0 (the downbeat) .. meter-1; -1 while unknown.
+        downbeat: True if the beat of this hop is the bar's "one".
+        downbeat_count: number of downbeats since the stream started (latched event counter).
+        bar_phase: position within the bar, 0..1 (0 = the downbeat); 0 while unknown.
+        bar_count: whole bars since the phrase anchor (see ``phrase_pos``).
+        phrase_pos: bars since the phrase anchor (the start of the sound, or the last drop/breakdown) modulo 32,
+            with the bar phase as fraction, 0..32 [bars]; the position in a 16- or 8-bar phrase is
+            ``phrase_pos % 16`` / ``% 8``.
+        event: section event reported in this hop: ``"build"``, ``"drop"``, ``"breakdown"``, or ``""``
+            (:class:`vj.audio.sections.SectionTracker`).
+        event_confidence: confidence of ``event``, 0..1 (0 without an event).
+        event_count: section events since the stream started (latched event counter).
+        last_event: the most recent section event (``""`` before the first); ``last_event_time_s`` its
+            stream time [s] and ``last_event_confidence`` its confidence (0 before the first).
+        section: the section the tracker believes it is in: ``""`` (not yet known), ``"full"``,
+            ``"breakdown"``, ``"build"``.
     """
 
     hop_index: int = -1
@@ -71,3 +88,17 @@ class Features:
     chroma: np.ndarray = field(default_factory=_zeros12)
     silent: bool = True
     gain: float = 1.0
+    meter: int = 4
+    beat_in_bar: int = -1
+    downbeat: bool = False
+    downbeat_count: int = 0
+    bar_phase: float = 0.0
+    bar_count: int = 0
+    phrase_pos: float = 0.0
+    event: str = ""
+    event_confidence: float = 0.0
+    event_count: int = 0
+    last_event: str = ""
+    last_event_time_s: float = 0.0
+    last_event_confidence: float = 0.0
+    section: str = ""

@@ -52,3 +52,24 @@ def resolution(text: str) -> tuple[int, int]:
         if not 16 <= v <= 8192 or v % 2:
             raise argparse.ArgumentTypeError(f"{text!r}: width and height must be even and within 16..8192")
     return w, h
+
+
+def tempo_range(text: str) -> tuple[float, float]:
+    """Parse ``LO-HI`` [bpm] (e.g. ``110-150``) for ``--tempo-range``: 30 <= LO, HI <= 300 and HI >= 1.25 LO
+    (the beat clock needs room for a little more than a major third).
+
+    Raises:
+        argparse.ArgumentTypeError: not two numbers, out of 30..300, or too narrow.
+    """
+    import argparse
+
+    parts = text.replace(":", "-").split("-")
+    try:
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LO-HI in bpm (e.g. 110-150)") from None
+    if not (30.0 <= lo < hi <= 300.0):
+        raise argparse.ArgumentTypeError(f"{text!r}: need 30 <= LO < HI <= 300 bpm")
+    if hi < 1.25 * lo:
+        raise argparse.ArgumentTypeError(f"{text!r}: too narrow; HI must be at least 1.25 x LO")
+    return lo, hi

@@ -3,10 +3,14 @@
 Runs :func:`vj.audio.analysis.analyze_signal` — the same :class:`~vj.audio.analysis.StreamingAnalyzer` code the
 live audio callback runs — over a file (or ``demo``) and writes one row per hop:
 
-``time_s, rms, bass, mid, high, onset, beat, bpm, pitch_midi, pitch_confidence, chroma_C … chroma_B``
+``time_s, rms, bass, mid, high, onset, beat, bpm, pitch_midi, pitch_confidence, chroma_C … chroma_B,
+downbeat, meter, bar_phase, phrase_pos, event, event_confidence``
 
-``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat`` are 0/1 for the
-hop that reported the event. Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
+``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat``/``downbeat`` are
+0/1 for the hop that reported the event; ``meter`` is 3 or 4, ``bar_phase`` 0..1 (0 = the downbeat),
+``phrase_pos`` bars since the phrase anchor modulo 32 (:mod:`vj.audio.bars`); ``event`` is ``build``, ``drop``,
+``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`).
+Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
 ``{"audio", "sample_rate", "hop_size", "columns", "rows"}`` with ``rows`` a list of lists in column order.
 """
 
@@ -15,9 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vj.commands._args import ranged
+from vj.commands._args import ranged, tempo_range
 
-HELP = "analyse audio (or 'demo') hop by hop: onsets, beats, bpm, pitch, chroma, loudness → CSV/JSON"
+HELP = ("analyse audio (or 'demo') hop by hop: onsets, beats, bpm, pitch, chroma, loudness, downbeats, bars, "
+        "phrases, section events → CSV/JSON")
 
 ONSET_METHODS = ("specflux", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "energy")
 PITCH_METHODS = ("yinfast", "yin", "yinfft", "mcomb", "fcomb", "schmitt", "specacf")
@@ -28,7 +33,8 @@ def columns() -> list[str]:
     from vj.audio.features import CHROMA_NAMES
 
     base = ["time_s", "rms", "bass", "mid", "high", "onset", "beat", "bpm", "pitch_midi", "pitch_confidence"]
-    return base + [f"chroma_{n}" for n in CHROMA_NAMES]
+    bars = ["downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence"]
+    return base + [f"chroma_{n}" for n in CHROMA_NAMES] + bars
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="onset peak-picking threshold, higher = fewer onsets (default 0.2)")
     parser.add_argument("--pitch-method", default=None, metavar="NAME",
                         help=f"aubio pitch method: {', '.join(PITCH_METHODS)} (default yinfast)")
+    parser.add_argument("--tempo-range", type=tempo_range, default=None, metavar="LO-HI",
+                        help="beat clock tempo range [bpm], e.g. 110-150 for a club night (default 60-200)")
     parser.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start at S seconds")
     parser.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
                         help="analyse at most S seconds (default: to the end)")
@@ -62,11 +70,17 @@ def _rows(feats, offset_s: float):
             float(f.pitch_midi),
             float(f.pitch_confidence),
             *(float(c) for c in f.chroma),
+            int(f.downbeat),
+            int(f.meter),
+            float(f.bar_phase),
+            float(f.phrase_pos),
+            f.event,
+            float(f.event_confidence),
         ]
 
 
 def _fmt(v) -> str:
-    return str(v) if isinstance(v, int) else f"{v:.6g}"
+    return str(v) if isinstance(v, (int, str)) else f"{v:.6g}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if args.pitch_method not in PITCH_METHODS:
             raise VJError(f"unknown pitch method {args.pitch_method!r} (one of {', '.join(PITCH_METHODS)})")
         cfg_kw["pitch_method"] = args.pitch_method
+    if getattr(args, "tempo_range", None):
+        lo, hi = args.tempo_range
+        cfg_kw.update(min_bpm=lo, max_bpm=hi, prior_bpm=min(max(110.0, lo), hi))
 
     out = args.output
     fmt = "csv"

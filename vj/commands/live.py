@@ -19,7 +19,7 @@ import signal
 from contextlib import ExitStack
 
 from vj.clock import now_s
-from vj.commands._args import ranged, resolution
+from vj.commands._args import ranged, resolution, tempo_range
 
 HELP = "play live: audio input → BigGAN imagery in a window or fullscreen"
 
@@ -54,6 +54,8 @@ def _at_spec(text: str) -> tuple[float, str, float]:
 def configure(parser) -> None:
     """Add the ``live`` arguments (see ``vj live --help`` and docs/live.md)."""
     g = parser.add_argument_group("input and model")
+    g.add_argument("--tempo-range", type=tempo_range, default=None, metavar="LO-HI",
+                   help="beat tracker tempo range for the night [bpm], e.g. 110-150 (default 60-200)")
     g.add_argument("--input", default="demo", metavar="SRC",
                    help="audio input: an input device index or name, 'default', file:PATH (played in real time), "
                         "or demo (default)")
@@ -180,6 +182,7 @@ class LiveSession:
     def _build(self) -> None:
         import torch
 
+        from vj.audio.bars import BarSync
         from vj.audio.sources import leave_hung_streams_to_os, open_source
         from vj.control.surfaces import SurfaceOptions, start_surfaces
         from vj.display.pipeline import Pipeline
@@ -234,14 +237,17 @@ class LiveSession:
             stack.callback(self.ndi.close)
         self.features = LatestSlot()
         self.frames = FrameSlot(res, res)
+        bar_sync = BarSync()  # taps on the "one" (R, /vj/tempo/resync, MIDI) reach the analysis's bar tracker
         self.front = AudioFront(self.source, self.features,
                                 on_audio=chain(self.recorder.push_audio if self.recorder else None,
-                                               self.ndi.push_audio if self.ndi and self.ndi.audio else None))
+                                               self.ndi.push_audio if self.ndi and self.ndi.audio else None),
+                                analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync, args.tempo_range))
         self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
                                          max_fps=args.gen_fps_cap)
         self.surfaces = start_surfaces(SurfaceOptions.from_args(args), self.registry,
                                        window=getattr(self.surface, "window", None), features=self.features)
         stack.callback(self._quietly, "closing control surfaces", self.surfaces.close)
+        self.surfaces.clock.on_resync.append(bar_sync.request)
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             self.registry.set_now(name, value)
         self.show = Show(self.surface, self.pipeline, self.registry, self.features, self.frames, self.stats,
@@ -367,6 +373,20 @@ def _open_surface(args):
         log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
                  "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
         return HeadlessSurface(), True
+
+
+def _analyzer(sample_rate: int, hop_size: int, bar_sync, tempo_range=None):
+    """The live analyzer, with ``bar_sync`` (a :class:`vj.audio.bars.BarSync`) feeding its bar tracker and the
+    beat tracker searching ``tempo_range`` (LO, HI) [bpm] when given."""
+    from vj.audio.analysis import AnalysisConfig, StreamingAnalyzer
+
+    cfg = None
+    if tempo_range:
+        lo, hi = tempo_range
+        cfg = AnalysisConfig(min_bpm=lo, max_bpm=hi, prior_bpm=min(max(110.0, lo), hi))
+    an = StreamingAnalyzer(sample_rate, hop_size=hop_size, config=cfg)
+    an.bar_sync = bar_sync
+    return an
 
 
 def _input_label(spec: str) -> str:

@@ -128,6 +128,8 @@ class PresetSwitcher:
         self._pending: tuple[Preset, float] | None = None
         self.crossfade: Crossfade | None = None  #: the running fade (main thread), or None
         self.current: str | None = None  #: name of the preset being shown (or fading in)
+        self.current_preset: Preset | None = None  #: the preset being shown (its reactions apply)
+        self.reactions = 0  #: section-event reactions run
         self.errors = 0  #: presets that failed to load
 
     def _due(self, now: float) -> float:
@@ -136,7 +138,7 @@ class PresetSwitcher:
             return now
         return self.clock.next_beat_time(now) if q == 1 else self.clock.next_bar_time(now)
 
-    def _request(self, load: Callable[[], Preset], now: float | None) -> bool:
+    def _request(self, load: Callable[[], Preset], now: float | None, quantize: bool = True) -> bool:
         now = self._time() if now is None else now
         with self._bank_lock:  # file reading happens here, on the caller's thread, never under self._lock
             try:
@@ -145,7 +147,7 @@ class PresetSwitcher:
                 self.errors += 1
                 _log.warning("preset: %s (keeping the current look)", exc)
                 return False
-        due = self._due(now)
+        due = self._due(now) if quantize else now
         with self._lock:
             self._pending = (preset, due)
         return True
@@ -199,9 +201,44 @@ class PresetSwitcher:
             duration = self.registry.get("transition.time_s") if "transition.time_s" in self.registry else 0.0
             self.crossfade = Crossfade(self.registry, start, duration, now)
             self.current = start.name
+            self.current_preset = start
             _log.info("preset: %s (%.1f s)", start.name, duration)
         if self.crossfade is not None and self.crossfade.advance(now):
             self.crossfade = None
+
+    def react(self, event: str, now: float | None = None) -> bool:
+        """Run the current preset's reaction to a section event (``on_drop`` etc.; see :mod:`vj.control.presets`).
+
+        A preset change starts at once (not quantised: the event is reported on the bar's "one"); a parameter
+        table is set like any other control (blackout and master stay above it). Any thread.
+
+        Args:
+            event: ``"build"``, ``"drop"`` or ``"breakdown"``.
+            now: time [s].
+
+        Returns:
+            True if the preset had a reaction to ``event`` and it was started.
+        """
+        preset = self.current_preset
+        action = preset.reactions.get(event) if preset is not None else None
+        if action is None:
+            return False
+        self.reactions += 1
+        _log.info("preset: %s reacts to %s", preset.name, event)
+        if action == "next_preset":
+            return self._request(self.bank.next, now, quantize=False)
+        if action == "prev_preset":
+            return self._request(self.bank.prev, now, quantize=False)
+        if isinstance(action, str):
+            return self._request(lambda: self.bank.select(action), now, quantize=False)
+        for name, value in action.items():
+            if name not in self.registry:
+                continue
+            if self.registry.param(name).kind == "trigger":
+                self.registry.trigger(name)
+            else:
+                self.registry.set(name, value)
+        return True
 
     @property
     def pending(self) -> bool:

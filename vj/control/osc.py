@@ -196,7 +196,9 @@ class OscFeedback:
     """Send state changes to a tablet (``--osc-feedback HOST:PORT``) on the addresses it sends to.
 
     Values go out as fader positions 0..1 (raw for ``/vj/tempo/bpm``); on/off as 0 or 1; the palette as
-    ``/vj/gan/classes`` with the indices; the preset as ``/vj/preset/current <name>``. Triggers are not echoed.
+    ``/vj/gan/classes`` with the indices; the preset as ``/vj/preset/current <name>``; section events as
+    ``/vj/event/build``, ``/vj/event/drop``, ``/vj/event/breakdown`` with the confidence (0..1). Triggers are not
+    echoed.
 
     Args:
         registry: the registry whose changes are sent (register with :meth:`attach`).
@@ -252,6 +254,10 @@ class OscFeedback:
     def preset(self, name: str) -> None:
         """Send the name of the preset now showing."""
         self._send(PREFIX + "preset/current", str(name))
+
+    def event(self, name: str, confidence: float) -> None:
+        """Send a section event: ``/vj/event/<name> <confidence 0..1>`` (name: build, drop, breakdown)."""
+        self._send(PREFIX + "event/" + str(name), float(confidence))
 
     def send_all(self) -> None:
         """Send every value (``/vj/refresh``: a tablet that just connected catches up)."""

@@ -9,7 +9,18 @@ A preset file (``presets/*.toml`` shipped with vj, or ``~/.config/vj/presets/*.t
     gan.truncation = 0.55                           # dotted keys, or nested tables: [params.fx.zoom] amount = 0.2
     "fx.feedback.amount" = 0.4
 
-Only ``description``, ``classes`` and ``params`` may appear at the top level; every value must be a finite number
+A preset may also name *reactions* to the analysis's section events (:mod:`vj.audio.sections`)::
+
+    on_drop = "next_preset"                          # or "prev_preset", or the name of a preset
+    on_breakdown = { "fx.feedback.amount" = 0.8, "fx.zoom.amount" = 0 }   # parameters set when it happens
+    on_build = { fx.hue.amount = 0.6 }
+
+A reaction table takes the same parameters as ``[params]`` except the output switches (``master``, ``blackout``,
+``freeze``): blackout and the master fader stay the performer's, above every reaction, and ``strobe`` keeps its
+3-flashes-per-second limit. A preset change by reaction starts at once (the event is already on the bar's "one").
+
+Only ``description``, ``classes``, ``params`` and ``on_build``/``on_drop``/``on_breakdown`` may appear at the top
+level; every value must be a finite number
 within the parameter's range (``true``/``false`` for on/off parameters). ``tempo.*`` and ``transition.*`` belong to
 the performer, not to a look, and are refused, as are trigger parameters. The preset's name is its file name
 without ``.toml``. See docs/presets.md.
@@ -44,7 +55,13 @@ NOT_A_LOOK = ("tempo.", "transition.")
 NOT_SAVED = frozenset({"master", "blackout", "freeze", "strobe"})
 """Output switches that :func:`save_preset` leaves out of a saved look (a preset file may still set them)."""
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOP_LEVEL = ("description", "classes", "params")
+REACTION_KEYS = ("on_build", "on_drop", "on_breakdown")
+"""Top-level preset keys naming a reaction to a section event (``on_<event>``)."""
+REACTION_STEPS = ("next_preset", "prev_preset")
+"""Reaction strings that step through the bank (any other string names a preset)."""
+NOT_IN_REACTIONS = frozenset({"master", "blackout", "freeze"})
+"""Parameters a reaction may not set: the performer's output switches stay above everything."""
+_TOP_LEVEL = ("description", "classes", "params", *REACTION_KEYS)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,8 @@ class Preset:
         params: ``{parameter name: value}`` within range.
         description: one line for docs and the overlay.
         path: where it was read from (None if built in memory).
+        reactions: ``{event: action}`` with event ``build``/``drop``/``breakdown`` and action a string
+            (``"next_preset"``, ``"prev_preset"`` or a preset name) or a ``{parameter: value}`` mapping.
     """
 
     name: str
@@ -64,6 +83,7 @@ class Preset:
     params: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     path: Path | None = None
+    reactions: Mapping[str, object] = field(default_factory=dict)
 
 
 def user_preset_dir() -> Path:
@@ -158,7 +178,36 @@ def parse_preset(data: Mapping, name: str, source: str, params: Iterable[Param] 
         if p.kind == "trigger":
             raise VJError(f"{where}: a trigger cannot be stored in a preset")
         values[pname] = _check_value(p, value, where)
-    return Preset(name=name, classes=classes, params=values, description=description)
+    reactions: dict[str, object] = {}
+    for key in REACTION_KEYS:
+        if key in data:
+            reactions[key[3:]] = _parse_reaction(data[key], f"{source}: {key}", known)
+    return Preset(name=name, classes=classes, params=values, description=description, reactions=reactions)
+
+
+def _parse_reaction(value, where: str, known: Mapping[str, Param]):
+    if isinstance(value, str):
+        if value in REACTION_STEPS:
+            return value
+        try:
+            return check_name(value)
+        except VJError:
+            raise VJError(f"{where}: expected {' or '.join(map(repr, REACTION_STEPS))}, a preset name, or a table "
+                          f"of parameters; got {value!r}"[:300]) from None
+    if not isinstance(value, dict) or not value:
+        raise VJError(f"{where}: expected {' or '.join(map(repr, REACTION_STEPS))}, a preset name, or a table of "
+                      "parameters")
+    out: dict[str, float] = {}
+    for pname, v in _flatten(value).items():
+        w = f"{where}.{pname}"
+        p = known.get(pname)
+        if p is None:
+            near = difflib.get_close_matches(pname, list(known), n=3)
+            raise VJError(f"{w}: unknown parameter" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+        if pname in NOT_IN_REACTIONS or pname.startswith(NOT_A_LOOK):
+            raise VJError(f"{w}: master, blackout, freeze, tempo and transition stay the performer's")
+        out[pname] = 1.0 if p.kind == "trigger" else _check_value(p, v, w)
+    return out
 
 
 def load_preset(name_or_path: str | os.PathLike, dirs: Iterable[Path] | None = None,
@@ -196,7 +245,7 @@ def load_preset(name_or_path: str | os.PathLike, dirs: Iterable[Path] | None = N
     except tomllib.TOMLDecodeError as exc:
         raise VJError(f"{path}: bad TOML: {exc}") from None
     preset = parse_preset(data, path.stem, str(path), params)
-    return Preset(preset.name, preset.classes, preset.params, preset.description, path)
+    return Preset(preset.name, preset.classes, preset.params, preset.description, path, preset.reactions)
 
 
 def _list_hint(dirs) -> str:

@@ -127,6 +127,8 @@ class Surfaces:
         self.feedback = None
         self._time = time_fn
         self._last_beat_count: int | None = None
+        self._last_event_count: int | None = None
+        self.last_event = ""  #: the latest section event followed (build, drop, breakdown), for the overlay
         self._reg_bpm_seen = registry.get("tempo.bpm")
         self._bpm_written: float | None = None
         self._preset_sent: str | None = None
@@ -134,7 +136,8 @@ class Surfaces:
         self.errors = 0  #: failed :meth:`poll` calls
 
     def poll(self, now: float | None = None, features=None) -> None:
-        """Per-frame work (main thread): follow the analysis beats, sync the tempo with the registry, start due
+        """Per-frame work (main thread): follow the analysis beats and downbeats, sync the tempo with the registry,
+        pass section events on (``/vj/event/<name>`` to the tablet, the preset's ``on_<event>`` reaction), start due
         preset changes and advance the crossfade, report the preset to the tablet.
 
         The frame loop calls it once per frame, before :meth:`ParamRegistry.apply_pending`, so what it queues is
@@ -171,8 +174,28 @@ class Surfaces:
             return
         if self._last_beat_count is not None and count > self._last_beat_count:
             bpm = getattr(features, "bpm", 0.0) or 0.0
-            self.clock.beat(self._beat_time(now, features, bpm), bpm or None)
+            bib = getattr(features, "beat_in_bar", -1)
+            self.clock.beat(self._beat_time(now, features, bpm), bpm or None,
+                            beat_in_bar=bib if bib is not None and bib >= 0 else None,
+                            beats_per_bar=getattr(features, "meter", None) if bib is not None and bib >= 0 else None)
         self._last_beat_count = count
+        self._section_event(now, features)
+
+    def _section_event(self, now: float, features) -> None:
+        """A new section event (``features.event_count`` went up): tell the tablet, run the preset's reaction."""
+        count = getattr(features, "event_count", None)
+        if count is None:
+            return
+        seen, self._last_event_count = self._last_event_count, count
+        if seen is None or count <= seen:
+            return
+        name = getattr(features, "last_event", "")
+        if not name:
+            return
+        self.last_event = name
+        if self.feedback is not None:
+            self.feedback.event(name, float(getattr(features, "last_event_confidence", 0.0) or 0.0))
+        self.presets.react(name, now)
 
     def _beat_time(self, now: float, features, bpm: float) -> float:
         """When the tracker's latest beat happened: the hop's capture time (on the vj clock, as ``now``) minus
@@ -259,6 +282,7 @@ def start_surfaces(options: SurfaceOptions, registry: ParamRegistry, tempo_clock
             preset = load_preset(opt.preset, dirs=bank.dirs)
             _apply_now(registry, preset)
             switcher.current = bank.current = preset.name
+            switcher.current_preset = preset
             log.info("preset: %s", preset.name)
         if opt.midi is not None or opt.midi_map:
             from vj.control.midi import MidiController

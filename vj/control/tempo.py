@@ -66,6 +66,10 @@ class TempoClock:
         self._pulse_count = -2  # pulses since MIDI Start (-1: Start seen, no pulse yet; -2: no Start)
         self._start_beat = 0.0  # beat position of the first pulse after Start (a downbeat)
         self._midi_running = False
+        #: callables ``f(now)`` told of every :meth:`resync` (``vj live`` passes the tap on to the analysis's bar
+        #: tracker, so the downbeats it reports afterwards agree); called outside the lock
+        self.on_resync: list = []
+        self._resync_s = -math.inf
 
     # -- internal: the line ------------------------------------------------------------------------------
     def _now(self, now):
@@ -170,6 +174,9 @@ class TempoClock:
             t = self._now(now)
             n = self.beats_per_bar
             self._reanchor(t, beat=round(self._pos(t) / n) * n)
+            self._resync_s = t
+        for listener in list(self.on_resync):
+            listener(t)
 
     def tap(self, now: float | None = None) -> float | None:
         """Register one tap (a key or ``/vj/tempo/tap``).
@@ -197,13 +204,18 @@ class TempoClock:
             self._reanchor(t, beat=beat, bpm=60.0 / interval)
             return self._bpm
 
-    def beat(self, now: float | None = None, bpm: float | None = None) -> None:
+    def beat(self, now: float | None = None, bpm: float | None = None, beat_in_bar: int | None = None,
+             beats_per_bar: int | None = None) -> None:
         """A beat from the analysis beat tracker (follow mode). Ignored while :attr:`follow` is off or a MIDI
         clock is running.
 
         Args:
             now: time of the beat [s].
             bpm: the tracker's tempo estimate [bpm]; 0/None/NaN = unknown (keep the current tempo).
+            beat_in_bar: the tracker's position of this beat in its bar (0 = the downbeat;
+                :attr:`vj.audio.features.Features.beat_in_bar`); None or < 0 = unknown (bars stay as they are).
+                A beat from before the last :meth:`resync` does not move the bar.
+            beats_per_bar: the tracker's meter (3 or 4); None = keep :attr:`beats_per_bar`.
         """
         with self._lock:
             t = self._now(now)
@@ -213,6 +225,11 @@ class TempoClock:
             beat = float(round(p))
             if beat < math.floor(p):  # never count backwards
                 beat = float(math.floor(p))
+            if beats_per_bar is not None and 2 <= int(beats_per_bar) <= 16:
+                self.beats_per_bar = int(beats_per_bar)
+            if beat_in_bar is not None and beat_in_bar >= 0 and t > self._resync_s + 0.05:
+                n = self.beats_per_bar
+                beat += (int(beat_in_bar) - beat) % n  # the next beat position with that place in the bar
             new_bpm = bpm if bpm is not None and math.isfinite(bpm) and bpm > 0 else None
             self._reanchor(t, beat=beat, bpm=new_bpm)
 

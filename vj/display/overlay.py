@@ -45,12 +45,30 @@ def source_line(state: str, error: str | None) -> str:
     return state or "starting"
 
 
+def bar_line(f) -> str:
+    """The overlay's bar / phrase / section line for a :class:`vj.audio.features.Features` (or None).
+
+    E.g. ``bar 3.2/4 (4/4)  phrase 8: 5.3  16: 13.3  32: 13.3   section full   last drop 4.1 s ago (0.92)``.
+    """
+    if f is None or getattr(f, "beat_in_bar", -1) < 0:
+        return "bar -   phrase -   section -"
+    m = int(getattr(f, "meter", 4))
+    pos = float(f.phrase_pos)
+    line = (f"bar {f.bar_phase * m + 1:.1f}/{m} ({m}/4)  phrase 8: {pos % 8 + 1:.1f}  16: {pos % 16 + 1:.1f}  "
+            f"32: {pos + 1:.1f}   section {f.section or '-'}")
+    if f.last_event:
+        line += (f"   last {f.last_event.upper()} {max(f.time_s - f.last_event_time_s, 0.0):.1f} s ago "
+                 f"({f.last_event_confidence:.2f})")
+    return line
+
+
 def overlay_text(info: dict, width_chars: int = 120) -> str:
     """The overlay's text from a dict of figures (keys as produced by the live loop; missing ones shown as '-').
 
     Keys: ``display_fps``, ``gan_fps``, ``model``, ``bpm``, ``latency_ms_p50``, ``latency_ms_p95``,
     ``dropped_frames``, ``loudness_db``, ``input``, ``source_state``, ``source_error``, ``classes`` (names),
-    ``master``, ``blackout``, ``freeze``, ``strobe``, ``recording``, ``message``. ``width_chars`` wraps the key
+    ``master``, ``blackout``, ``freeze``, ``strobe``, ``recording``, ``message``, ``features`` (the latest
+    :class:`vj.audio.features.Features`, for the bar/phrase/event line: :func:`bar_line`). ``width_chars`` wraps the key
     help to that many characters per line.
     """
 
@@ -65,6 +83,7 @@ def overlay_text(info: dict, width_chars: int = 120) -> str:
         f"{num('latency_ms_p95', '{:.0f}')} ms   dropped {info.get('dropped_frames', 0)}",
         f"input [{level_bar(info.get('loudness_db', -120.0))}] {num('loudness_db', '{:.0f}')} dB   "
         f"{info.get('input', '')}: {source_line(info.get('source_state', ''), info.get('source_error'))}",
+        bar_line(info.get("features")),
         "classes: " + (", ".join(info.get("classes", ())) or "-"),
         f"master {num('master', '{:.2f}')}  blackout {onoff('blackout')}  freeze {onoff('freeze')}  "
         f"strobe {onoff('strobe')}" + ("   ● REC" if info.get("recording") else ""),

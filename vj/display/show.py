@@ -174,6 +174,7 @@ class Show:
             "strobe": p.get("strobe", 0) >= 0.5,
             "recording": self.recorder is not None,
             "message": getattr(self.surface, "message", ""),
+            "features": f,  # bar, phrase and section-event line (vj.display.overlay.bar_line)
         }
 
     # -- the loop ----------------------------------------------------------------------------------------------
