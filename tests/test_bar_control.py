@@ -14,7 +14,7 @@ from vj.control.osc import OscFeedback
 from vj.control.params import ParamRegistry
 from vj.control.presets import PresetBank, load_preset
 from vj.control.surfaces import Surfaces
-from vj.control.tempo import BeatClock
+from vj.control.tempo import TempoClock
 from vj.errors import VJError
 
 
@@ -25,7 +25,7 @@ def write(folder, text, name):
 
 
 def test_clock_follows_the_analysis_downbeat():
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     # beats every 0.5 s; the analysis says the beat at 2.0 s is beat 3 of 4 (index 2): the next bar starts at 3.0 s
     for i, t in enumerate((0.5, 1.0, 1.5, 2.0)):
         clock.beat(t, 120.0, beat_in_bar=(i % 4 + 3) % 4 if i < 3 else 2, beats_per_bar=4)
@@ -37,7 +37,7 @@ def test_clock_follows_the_analysis_downbeat():
 
 
 def test_resync_wins_over_stale_analysis_beats_and_tells_listeners():
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     heard = []
     clock.on_resync.append(heard.append)
     clock.beat(1.0, 120.0, beat_in_bar=0, beats_per_bar=4)
@@ -67,7 +67,7 @@ def _surfaces(tmp_path, reg, sent):
     write(tmp_path, '[params]\ngan.truncation = 0.9', "b")
     reg.set_now("transition.time_s", 0.0)
     reg.set_now("transition.quantize", 2)
-    clock = BeatClock(120.0, clock=lambda: 0.0)
+    clock = TempoClock(120.0, clock=lambda: 0.0)
     sw = PresetSwitcher(reg, PresetBank([tmp_path]), clock=clock)
     s = Surfaces(reg, clock, sw)
     client = types.SimpleNamespace(send_message=lambda a, v: sent.append((a, v)))

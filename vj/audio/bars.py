@@ -1,6 +1,6 @@
 """Causal bars and phrases: meter (3 or 4), the downbeat, the position in the bar and in 8/16/32-bar phrases.
 
-:class:`BarTracker` runs once per hop after the beat clock (:class:`vj.audio.beat.BeatClock`). It keeps a short
+:class:`BarTracker` runs once per hop after the beat clock (:class:`vj.audio.beat.BeatTracker`). It keeps a short
 history of two per-hop cues and, each time a beat is emitted, turns the beat before it into an *accent*:
 
 * **low-frequency onset strength** — the positive log-magnitude spectral difference summed over the bins below
