@@ -3,7 +3,7 @@
 Three parts, each printing one JSON line:
 
 * ``sender`` — :class:`vj.engine.ndi.NdiOutput`'s sender thread fed 1280x720 UYVY at 60 Hz (a stand-in for the
-  display thread, which only fills the hand-off slot), with a receiver (``python -m vj.engine.ndi receive``) in a
+  display thread, which only fills the hand-off slot), with a receiver (``python -m vj.engine.ndi_receive receive``) in a
   second process; CPU of this process over the run (``time.process_time``), minus the same loop without NDI.
 * ``gl`` — the added display-thread time per frame: :meth:`NdiOutput.frame` (conversion pass + asynchronous
   read-back + copying the previous read-back out) on a headless EGL context behind a 1280x720 :class:`Pipeline`.
@@ -47,7 +47,7 @@ def _env(cfg: Path) -> dict:
 
 def _receiver(name: str, seconds: float, env: dict, out: Path) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "vj.engine.ndi", "receive", name, "--seconds", str(seconds),
+    return subprocess.Popen([sys.executable, "-m", "vj.engine.ndi_receive", "receive", name, "--seconds", str(seconds),
                              "--timeout", "120", "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -1,7 +1,7 @@
 """NDI out (issue 14): ``vj live --ndi`` seen from a receiver in a second process, over loopback.
 
 Discovery runs without mDNS: every process gets ``NDI_CONFIG_DIR`` pointing at an ``ndi-config.v1.json`` that names
-127.0.0.1 as the only peer. The receiver is ``python -m vj.engine.ndi receive`` (its own process, its own NDI
+127.0.0.1 as the only peer. The receiver is ``python -m vj.engine.ndi_receive receive`` (its own process, its own NDI
 runtime), which writes the newest frame and its counts once a second.
 
 Needs the optional runtime (``cyndilib``, in the test extra); the tests that need it skip with a reason without it.
@@ -239,7 +239,7 @@ def test_receiver_gets_the_picture_and_audio_blackout_turns_it_black_and_its_dea
     recv = None
     try:
         wait_for(lambda: read_stats(tmp_path / "stats.jsonl"), 120, "the show's first stats line", [show])
-        recv = subprocess.Popen([sys.executable, "-m", "vj.engine.ndi", "receive", name, "--seconds", "300",
+        recv = subprocess.Popen([sys.executable, "-m", "vj.engine.ndi_receive", "receive", name, "--seconds", "300",
                                  "--out", str(out)], env=ndi_env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         st = wait_for(lambda: (s := status(out)) and s["frames"] >= 5 and s, 60, "5 received frames", [show, recv])
@@ -337,7 +337,7 @@ def test_a_real_window_sends_what_it_shows(tmp_path, ndi_env):
     recv = None
     try:
         wait_for(lambda: read_stats(tmp_path / "stats.jsonl"), 120, "the show's first stats line", [show])
-        recv = subprocess.Popen([sys.executable, "-m", "vj.engine.ndi", "receive", name, "--seconds", "300",
+        recv = subprocess.Popen([sys.executable, "-m", "vj.engine.ndi_receive", "receive", name, "--seconds", "300",
                                  "--out", str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         wait_for(lambda: (s := status(out)) and s["frames"] >= 5, 60, "5 received frames", [show, recv])

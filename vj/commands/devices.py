@@ -132,11 +132,12 @@ def ndi_sources(wait_s: float = 1.5, peers: list[str] | None = None) -> tuple[li
     Without the optional runtime (``vj[ndi]``) the notice says how to install it.
     """
     from vj.engine import ndi
+    from vj.engine.ndi_receive import find_sources
 
     if peers:
         ndi.use_peers(peers)
     try:
-        names = ndi.find_sources(wait_s)
+        names = find_sources(wait_s)
     except ndi.NdiError as exc:
         return [], str(exc)
     return names, (None if names else f"NDI: no sources found within {wait_s:g} s")
