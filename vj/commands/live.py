@@ -82,6 +82,11 @@ def configure(parser) -> None:
     w.add_argument("--overlay", action="store_true", help="start with the operator overlay shown (H/Tab toggles)")
     r = parser.add_argument_group("recording, stats, testing")
     r.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), metavar="S", help="stop after S seconds")
+    r.add_argument("--show-log", metavar="FILE",
+                   help="log the show (features of every hop, every parameter change, seeds, model) for an "
+                        "aftermovie: vj render --replay FILE (docs/aftermovie.md)")
+    r.add_argument("--show-log-audio", action="store_true",
+                   help="with --show-log, also log the input audio (16-bit PCM; ~200 MB per hour at 44.1 kHz)")
     r.add_argument("--stats", metavar="FILE", help="append one JSON line of health figures per second to FILE")
     r.add_argument("--record", metavar="OUT.mp4", help="record the output and the input audio (H.264 + AAC)")
     r.add_argument("--record-fps", type=ranged(float, 1.0, 120.0), default=30.0, metavar="HZ",
@@ -149,6 +154,8 @@ def run(args) -> int:
 
     if args.screenshot_every and not (args.screenshot and "{n}" in args.screenshot):
         raise VJError("--screenshot-every needs --screenshot with {n} in the name, e.g. shot_{n}.png")
+    if args.show_log_audio and not args.show_log:
+        raise VJError("--show-log-audio needs --show-log FILE")
     registry = ParamRegistry()
     for name, value in args.sets:
         if name not in registry:
@@ -196,7 +203,7 @@ def run(args) -> int:
             log.info("no display to open a window on (%s): running headless instead (status every 5 s; "
                      "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
             surface, fell_back = HeadlessSurface(), True
-    recorder = front = inference = surfaces = pipeline = stats = None
+    recorder = front = inference = surfaces = pipeline = stats = showlog = None
     old_sigint = signal.getsignal(signal.SIGINT)
     try:
         if surface.overlay is not None:
@@ -208,9 +215,15 @@ def run(args) -> int:
         stats = StatsCollector(args.stats, t0)
         if args.record:
             recorder = Recorder(args.record, args.size, fps=args.record_fps, t0_s=t0)
-        features = LatestSlot()
+        if args.show_log:
+            from vj.showlog import LoggedFeatureSlot
+
+            showlog = _open_show_log(args, t0, gen, model_label, classes, registry, source)
+            features = LoggedFeatureSlot(showlog)
+        else:
+            features = LatestSlot()
         frames = FrameSlot(res, res)
-        front = AudioFront(source, features, on_audio=recorder.push_audio if recorder else None)
+        front = AudioFront(source, features, on_audio=_audio_taps(recorder, showlog if args.show_log_audio else None))
         inference = InferenceThread(frame_fn, mapper, features, frames, registry, max_fps=args.gen_fps_cap)
         if fell_back or args.headless:
             stats.console_every_s = 5.0
@@ -230,6 +243,13 @@ def run(args) -> int:
         show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
             registry.set_now(name, value)
+        if showlog is not None:  # the state the show starts from, then every change as applied
+            from vj.showlog import BeatTap
+
+            showlog.params(registry.snapshot(), registry.palette)
+            registry.on_applied = showlog.params
+            show.beat_source = BeatTap(show.beat_source, showlog)
+            showlog.start()
         if recorder is not None:
             recorder.start()
         inference.start()
@@ -252,6 +272,9 @@ def run(args) -> int:
             clean &= inference.stop()
         if recorder is not None:
             recorder.close()
+        if showlog is not None:
+            registry.on_applied = None
+            showlog.close()
         if stats is not None:
             stats.close()
         if pipeline is not None:
@@ -273,6 +296,41 @@ def run(args) -> int:
             log.info("recorded %s: %d frames, %d dropped", args.record, recorder.frames_written,
                      recorder.dropped_video)
     return 0
+
+
+def _audio_taps(recorder, showlog):
+    """The analysis thread's ``on_audio``: the recorder's audio track and/or the show log's audio (or None)."""
+    taps = [fn for fn in (recorder.push_audio if recorder else None, showlog.audio if showlog else None) if fn]
+    if len(taps) < 2:
+        return taps[0] if taps else None
+
+    def both(hop, rate):
+        for fn in taps:
+            fn(hop, rate)
+
+    return both
+
+
+def _open_show_log(args, t0, gen, model_label, classes, registry, source):
+    """Create the ``--show-log`` writer with its header (see :mod:`vj.showlog`). Raises VJError if unwritable."""
+    import datetime
+
+    import vj
+    from vj.mapping import MappingSettings
+    from vj.showlog import ShowLogWriter, weights_identity
+
+    ident = weights_identity(model_label, args.weights)
+    header = {
+        "vj_version": vj.__version__, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "model": model_label, "weights_path": ident["weights_path"], "generator_resolution":
+            int(getattr(gen, "resolution", 128)), "seed": int(args.seed), "classes": list(classes or []),
+        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input),
+        "sample_rate": int(getattr(source, "sample_rate", 0) or 0), "hop_size": int(getattr(source, "hop_size", 0) or 0),
+        "output_size": list(args.size), "params": registry.snapshot(), "palette":
+            [list(registry.palette.source), list(registry.palette.target), registry.palette.mix],
+        "audio": bool(args.show_log_audio), "beat_source": "clock",
+    }
+    return ShowLogWriter(args.show_log, header, t0, weights_path=ident["weights_path"])
 
 
 def _input_label(spec: str) -> str:
