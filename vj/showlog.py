@@ -506,3 +506,48 @@ def read_show_log(path: str | os.PathLike) -> ShowLog:
                    audio_hop_index=np.concatenate(a_idx) if a_idx else None,
                    audio_pcm=np.concatenate(a_pcm) if a_pcm else None, audio_rate=a_rate, end=end,
                    truncated=truncated, path=str(path), n_hops=n)
+
+
+def write_offline(path: str | os.PathLike, header: dict, hops: list[Features], events: list | None = None,
+                  audio: np.ndarray | None = None, sample_rate: int = 0, hops_per_chunk: int = 86,
+                  end: bool = True) -> int:
+    """Write a show log of a show that was not played live (tests, benchmarks, scripted shows).
+
+    Args:
+        path: the log file.
+        header: header fields (see the module docstring; ``format`` and ``kind`` are added).
+        hops: one :class:`Features` per hop; their ``capture_time_s`` is taken as the show-clock time.
+        events: ``[kind, show_s, *payload]`` rows (see the module docstring), in time order.
+        audio: float32 [hops × hop_size] mono input audio to log, or None.
+        sample_rate: its rate [Hz].
+        hops_per_chunk: hops per batch chunk (86 ≈ one second at 44.1 kHz / 512).
+        end: write the ``end`` chunk (False = a log whose show was cut off between chunks).
+
+    Returns:
+        Bytes written.
+    """
+    events = list(events or [])
+    hop_size = len(audio) // max(len(hops), 1) if audio is not None else 0
+    with open(path, "wb") as fh:
+        fh.write(MAGIC + struct.pack("<H", VERSION))
+        fh.write(_chunk({"kind": "header", "format": FORMAT, **header}))
+        e = 0
+        for a in range(0, max(len(hops), 1), hops_per_chunk):
+            part = hops[a:a + hops_per_chunk]
+            t_end = part[-1].capture_time_s if part and a + hops_per_chunk < len(hops) else math.inf
+            ev = []
+            while e < len(events) and events[e][1] <= t_end:
+                ev.append(list(events[e]))
+                e += 1
+            batch = {"kind": "batch", "n_hops": len(part),
+                     "hops": _columns(part, [f.capture_time_s for f in part]), "events": ev}
+            if audio is not None and part:
+                pcm = np.clip(audio[a * hop_size:(a + len(part)) * hop_size] * 32767.0, -32767, 32767)
+                batch["audio"] = {"rate": int(sample_rate), "hop_size": hop_size,
+                                  "hop_index": np.asarray([f.hop_index for f in part], "<i8").tobytes(),
+                                  "pcm": pcm.astype("<i2").tobytes()}
+            fh.write(_chunk(batch))
+        if end:
+            fh.write(_chunk({"kind": "end", "reason": "written offline", "hops": len(hops), "events": len(events),
+                             "dropped": 0}))
+        return fh.tell()

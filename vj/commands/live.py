@@ -324,7 +324,7 @@ def _open_show_log(args, t0, gen, model_label, classes, registry, source):
         "vj_version": vj.__version__, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "model": model_label, "weights_path": ident["weights_path"], "generator_resolution":
             int(getattr(gen, "resolution", 128)), "seed": int(args.seed), "classes": list(classes or []),
-        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input),
+        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input), "loop": bool(args.loop or args.input == "demo"),
         "sample_rate": int(getattr(source, "sample_rate", 0) or 0), "hop_size": int(getattr(source, "hop_size", 0) or 0),
         "output_size": list(args.size), "params": registry.snapshot(), "palette":
             [list(registry.palette.source), list(registry.palette.target), registry.palette.mix],
