@@ -65,6 +65,7 @@ def make_log(path: Path, audio_path: Path, events: list, seconds: float = 3.0, w
 def replay(log: Path, out: Path, **kw) -> dict:
     from vj.replay import ReplayOptions, render_replay
 
+    kw.setdefault("crf", 0)  # lossless: an excerpt's frames compare exactly with the full render's
     opts = ReplayOptions(log=log, output=out, resolution=SIZE, fps=FPS, progress=False, chunk_frames=8, **kw)
     return render_replay(opts)
 

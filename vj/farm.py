@@ -60,6 +60,7 @@ class Chunk:
         index: chunk number (order of the video).
         first: index of its first frame.
         noise: float32 [shape=(n, 128)]; class_vectors: float32 [shape=(n, 1000)]; truncation: float32 [n].
+        keep: (a, b) — the frames ``a .. b-1`` of the chunk that the video needs (the others complete a batch).
     """
 
     index: int
@@ -67,9 +68,15 @@ class Chunk:
     noise: np.ndarray
     class_vectors: np.ndarray
     truncation: np.ndarray
+    keep: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.noise.shape[0])
+
+    @property
+    def n_keep(self) -> int:
+        """Frames of this chunk the video keeps."""
+        return len(self) if self.keep is None else self.keep[1] - self.keep[0]
 
 
 def load_worker_generator(spec: GeneratorSpec):
@@ -102,7 +109,7 @@ def generate_chunk(gen, device, chunk: Chunk, batch_size: int) -> np.ndarray:
     """Generate one chunk's frames in batches of ``batch_size``.
 
     Returns:
-        uint8 [shape=(n, H, W, 4)] RGBA (alpha 255), row 0 = top.
+        uint8 [shape=(k, H, W, 4)] RGBA (alpha 255), row 0 = top: the ``chunk.keep`` frames.
 
     Raises:
         VJError: the generator produced NaN/inf pixels.
@@ -122,7 +129,8 @@ def generate_chunk(gen, device, chunk: Chunk, batch_size: int) -> np.ndarray:
             if not torch.isfinite(images).all():
                 raise VJError("the generator produced NaN/inf pixels (corrupt weights?)")
             out.append(rgba_from_generator(images))
-    return np.concatenate(out)
+    imgs = np.concatenate(out)
+    return imgs if chunk.keep is None else imgs[chunk.keep[0]:chunk.keep[1]]
 
 
 class LocalFarm:
@@ -145,7 +153,7 @@ class LocalFarm:
         for c in chunks:
             imgs = generate_chunk(self.gen, self.device, c, self.spec.batch_size)
             if progress:
-                progress(len(c))
+                progress(len(imgs))
             yield imgs
 
     def close(self) -> None:

@@ -114,13 +114,25 @@ class Timeline:
         out[:, self.cv_cols] = self.cv_vals[a:b]
         return out
 
-    def chunks(self, first: int, last: int, size: int):
-        """:class:`vj.farm.Chunk` s covering frames ``first .. last - 1``."""
+    def chunks(self, first: int, last: int, size: int, batch_size: int):
+        """:class:`vj.farm.Chunk` s covering frames ``first .. last - 1``.
+
+        Chunk and generator-batch boundaries sit at multiples of ``size`` and ``batch_size`` counted from frame 0,
+        and a chunk at the edge of an excerpt generates its whole batch and keeps only the frames asked for: a
+        generator's arithmetic may depend on which frames share a batch, and this way every frame is made in the
+        same batch whatever the excerpt, chunking or farm (``size`` is rounded up to a multiple of
+        ``batch_size``; the timeline must reach ``ceil(last / batch_size) * batch_size``).
+        """
         from vj.farm import Chunk
 
-        for i, a in enumerate(range(first, last, size)):
-            b = min(a + size, last)
-            yield Chunk(i, a, self.noise[a:b], self.class_vectors(a, b), self.truncation[a:b])
+        bs = int(batch_size)
+        size = max(int(math.ceil(size / bs)) * bs, bs)
+        start = (first // size) * size
+        for i, a in enumerate(range(start, last, size)):
+            lo = max(a, (first // bs) * bs)
+            b = min(a + size, int(math.ceil(last / bs)) * bs, len(self))
+            keep = (max(first, a) - lo, min(last, b) - lo)
+            yield Chunk(i, lo, self.noise[lo:b], self.class_vectors(lo, b), self.truncation[lo:b], keep)
 
 
 def event_audio_times(show_log: ShowLog) -> np.ndarray:
@@ -351,7 +363,8 @@ def render_replay(opts: ReplayOptions) -> dict:
         if os.path.isfile(weights) and sha256_file(weights) != hdr["weights_sha256"]:
             log.warning("replay: these %s weights are not the ones the show used (SHA-256 differs)", model)
     t0 = time.perf_counter()
-    timeline = build_timeline(show_log, opts.fps, last)
+    bs = opts.farm.spec.batch_size if opts.farm is not None else opts.batch_size
+    timeline = build_timeline(show_log, opts.fps, int(math.ceil(last / bs)) * bs)
     t_timeline = time.perf_counter() - t0
     log.info("replay: %s, %d frames (%.2f..%.2f s of the show's %.2f s) at %g fps; timeline in %.2f s",
              opts.log, last - first, first / opts.fps, last / opts.fps, end_log, opts.fps, t_timeline)
@@ -374,7 +387,7 @@ def render_replay(opts: ReplayOptions) -> dict:
             fx_pass = OfflineFx(opts.resolution, (res, res))
         muxer = _EncoderProcess(tmp, opts.fps, opts.resolution, audio, sr, opts.crf)
         k = first
-        stream = farm.frames(timeline.chunks(first, last, opts.chunk_frames), progress=bar.advance)
+        stream = farm.frames(timeline.chunks(first, last, opts.chunk_frames, bs), progress=bar.advance)
         while True:
             tw = time.perf_counter()
             imgs = next(stream, None)
