@@ -382,7 +382,7 @@ def test_ray_frames_identical_to_in_process_and_a_killed_actor_is_survived(tmp_p
         from vj.replay import ReplayOptions, render_replay
 
         opts = ReplayOptions(log=log, output=tmp_path / "killed.mp4", resolution=SIZE, fps=FPS, progress=False,
-                             chunk_frames=4, farm=farm, model=name, weights=weights)
+                             chunk_frames=4, farm=farm, model=name, weights=weights, crf=0)
         stream = farm.frames
 
         def frames(chunks, progress=None):

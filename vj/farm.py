@@ -122,9 +122,9 @@ def generate_chunk(gen, device, chunk: Chunk, batch_size: int) -> np.ndarray:
     with torch.inference_mode():
         for a in range(0, len(chunk), batch_size):
             b = min(a + batch_size, len(chunk))
-            noise = torch.from_numpy(np.ascontiguousarray(chunk.noise[a:b])).to(device)
-            cv = torch.from_numpy(np.ascontiguousarray(chunk.class_vectors[a:b])).to(device)
-            trunc = torch.from_numpy(np.ascontiguousarray(chunk.truncation[a:b])).to(device)
+            noise = torch.from_numpy(np.array(chunk.noise[a:b], np.float32)).to(device)
+            cv = torch.from_numpy(np.array(chunk.class_vectors[a:b], np.float32)).to(device)
+            trunc = torch.from_numpy(np.array(chunk.truncation[a:b], np.float32)).to(device)
             images = gen(noise, cv, trunc)
             if not torch.isfinite(images).all():
                 raise VJError("the generator produced NaN/inf pixels (corrupt weights?)")
