@@ -212,7 +212,8 @@ class RayFarm:
                 ray.init(address=address if address not in (None, "", "local") else None,
                          include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             except Exception as exc:  # noqa: BLE001
-                raise VJError(f"--ray {address or ''}: cannot connect to a Ray cluster: {exc}".replace("  ", " ")) from None
+                where = f" {address}" if address else ""
+                raise VJError(f"--ray{where}: cannot connect to a Ray cluster: {_first_line(exc)}") from None
         res = ray.cluster_resources()
         gpus = int(res.get("GPU", 0))
         if gpus:
@@ -291,7 +292,8 @@ class RayFarm:
                 submit(chunk, avoid=i)
                 continue
             except ray.exceptions.RayTaskError as exc:
-                raise VJError(f"a Ray worker failed: {_first_line(exc.cause if hasattr(exc, 'cause') else exc)}") from None
+                cause = getattr(exc, "cause", None) or exc
+                raise VJError(f"a Ray worker failed: {_first_line(cause)}") from None
             if progress:
                 progress(len(imgs))
             done[idx] = imgs

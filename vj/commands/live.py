@@ -86,7 +86,8 @@ def configure(parser) -> None:
                    help="log the show (features of every hop, every parameter change, seeds, model) for an "
                         "aftermovie: vj render --replay FILE (docs/aftermovie.md)")
     r.add_argument("--show-log-audio", action="store_true",
-                   help="with --show-log, also log the input audio (16-bit PCM; ~200 MB per hour at 44.1 kHz)")
+                   help="with --show-log, also log the input audio (16-bit mono PCM: ~330 MB per hour at 44.1 kHz; "
+                        "the features alone take ~27 MB per hour)")
     r.add_argument("--stats", metavar="FILE", help="append one JSON line of health figures per second to FILE")
     r.add_argument("--record", metavar="OUT.mp4", help="record the output and the input audio (H.264 + AAC)")
     r.add_argument("--record-fps", type=ranged(float, 1.0, 120.0), default=30.0, metavar="HZ",
@@ -324,8 +325,10 @@ def _open_show_log(args, t0, gen, model_label, classes, registry, source):
         "vj_version": vj.__version__, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "model": model_label, "weights_path": ident["weights_path"], "generator_resolution":
             int(getattr(gen, "resolution", 128)), "seed": int(args.seed), "classes": list(classes or []),
-        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input), "loop": bool(args.loop or args.input == "demo"),
-        "sample_rate": int(getattr(source, "sample_rate", 0) or 0), "hop_size": int(getattr(source, "hop_size", 0) or 0),
+        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input),
+        "loop": bool(args.loop or args.input == "demo"),
+        "sample_rate": int(getattr(source, "sample_rate", 0) or 0),
+        "hop_size": int(getattr(source, "hop_size", 0) or 0),
         "output_size": list(args.size), "params": registry.snapshot(), "palette":
             [list(registry.palette.source), list(registry.palette.target), registry.palette.mix],
         "audio": bool(args.show_log_audio), "beat_source": "clock",
