@@ -362,6 +362,11 @@ def render(opts: RenderOptions) -> Path:
         log.debug("analysed %.1f s of audio in %.2f s", duration_s, time.perf_counter() - t0)
         frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
         track = map_offline(frames, settings, seed=opts.seed, lookahead=opts.lookahead)
+    if frames is None and fx_params is not None:  # loaded latents: the effects still follow the music
+        from vj.audio.analysis import analyze_signal
+
+        hops = analyze_signal(audio.mean(axis=1) if audio.ndim == 2 else audio, sr, opts.hop_size)
+        frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
     if opts.save_latents is not None:
         track.save(opts.save_latents)
 
