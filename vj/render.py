@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +51,9 @@ class RenderOptions:
             with native bf16, else fp32), "fp16", "bf16" or "fp32" (batch-norm maths stay fp32; see
             :mod:`vj.models.fast` and :func:`vj.engine.gpu.choose_precision`). The CPPN always runs in fp32.
         progress: show a progress bar.
+        fx: apply the live show's effects offline (:mod:`vj.display.offline`, headless EGL); False = the bare
+            generator, resized bicubically.
+        sets: ``(name, value)`` registry parameters for the effects pass (else the registry's defaults).
     """
 
     audio: str
@@ -73,6 +75,8 @@ class RenderOptions:
     precision: str = "auto"
     progress: bool = True
     settings: MappingSettings = field(default_factory=MappingSettings)
+    fx: bool = True
+    sets: list = field(default_factory=list)
 
 
 def frame_features(hops: list[Features], n_frames: int, fps: float, sample_rate: int, hop_size: int) -> list[Features]:
@@ -296,6 +300,7 @@ def render(opts: RenderOptions) -> Path:
     from vj.models import resolve_device
 
     output = check_output_path(opts.output)
+    fx_params = _fx_params(opts.sets) if opts.fx else None
     device = resolve_device(opts.device)
     settings = opts.settings
     settings.fps = opts.fps
@@ -308,6 +313,7 @@ def render(opts: RenderOptions) -> Path:
     audio, sr = load_audio(opts.audio, mono=False, start_s=opts.start_s, duration_s=opts.duration_s)
     duration_s = audio.shape[0] / sr
     n_frames = max(1, int(round(duration_s * opts.fps)))
+    frames = None
 
     if opts.load_latents is not None:
         track = LatentTrack.load(opts.load_latents)
@@ -324,6 +330,11 @@ def render(opts: RenderOptions) -> Path:
         log.debug("analysed %.1f s of audio in %.2f s", duration_s, now_s() - t0)
         frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
         track = map_offline(frames, settings, seed=opts.seed, lookahead=opts.lookahead)
+    if frames is None and fx_params is not None:  # loaded latents: the effects still follow the music
+        from vj.audio.analysis import analyze_signal
+
+        hops = analyze_signal(audio.mean(axis=1) if audio.ndim == 2 else audio, sr, opts.hop_size)
+        frames = frame_features(hops, n_frames, opts.fps, sr, opts.hop_size)
     if opts.save_latents is not None:
         track.save(opts.save_latents)
 
@@ -347,7 +358,14 @@ def render(opts: RenderOptions) -> Path:
     tmp = Path(tmp_name)
     muxer = None
     bar = _Progress(opts.progress, n_frames, "rendering")
+    fx_pass = None
     try:
+        if fx_params is not None:  # the show's effects, from the same features and parameters as live
+            from vj.display.offline import OfflineFx, fx_timeline
+
+            fx_frames = fx_timeline(np.arange(n_frames) / opts.fps, frames or [None] * n_frames,
+                                    [fx_params] * n_frames)
+            fx_pass = OfflineFx(size, (gen.resolution, gen.resolution))
         muxer = _EncoderProcess(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
         with torch.inference_mode():
             for first in range(0, n_frames, opts.batch_size):
@@ -358,7 +376,14 @@ def render(opts: RenderOptions) -> Path:
                 images = gen(noise, cv, trunc)
                 if not torch.isfinite(images).all():
                     raise VJError("the generator produced NaN/inf pixels (corrupt weights?)")
-                muxer.write_frames(_to_uint8_hwc(images, size))
+                if fx_pass is not None:
+                    from vj.display.offline import rgba_from_generator
+
+                    rgba = rgba_from_generator(images)
+                    muxer.write_frames(np.stack([fx_pass.frame(img, fx_frames[first + i])
+                                                 for i, img in enumerate(rgba)]))
+                else:
+                    muxer.write_frames(_to_uint8_hwc(images, size))
                 bar.advance(last - first)
         muxer.close()
         muxer = None
@@ -370,8 +395,22 @@ def render(opts: RenderOptions) -> Path:
         raise
     finally:
         bar.close()
+        if fx_pass is not None:
+            fx_pass.close()
     log.info("wrote %s (%d frames, %.2f s, %dx%d)", output, n_frames, n_frames / opts.fps, *size)
     return output
+
+
+def _fx_params(sets) -> dict:
+    """Registry values for the effects pass: the defaults with ``sets`` applied. Raises VJError on a bad name."""
+    from vj.control.params import ParamRegistry
+
+    reg = ParamRegistry()
+    for name, value in sets:
+        if name not in reg:
+            raise VJError(f"--set: unknown parameter {name!r}")
+        reg.set_now(name, value)
+    return reg.snapshot()
 
 
 def _fast_path(gen, device, precision: str, device_arg: str = "auto"):

@@ -90,6 +90,12 @@ def configure(parser) -> None:
     w.add_argument("--overlay", action="store_true", help="start with the operator overlay shown (H/Tab toggles)")
     r = parser.add_argument_group("recording, stats, testing")
     r.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), metavar="S", help="stop after S seconds")
+    r.add_argument("--show-log", metavar="FILE",
+                   help="log the show (features of every hop, every parameter change, seeds, model) for an "
+                        "aftermovie: vj render --replay FILE (docs/aftermovie.md)")
+    r.add_argument("--show-log-audio", action="store_true",
+                   help="with --show-log, also log the input audio (16-bit mono PCM: ~330 MB per hour at 44.1 kHz; "
+                        "the features alone take ~27 MB per hour)")
     r.add_argument("--stats", metavar="FILE", help="append one JSON line of health figures per second to FILE")
     r.add_argument("--record", metavar="OUT.mp4", help="record the output and the input audio (H.264 + AAC)")
     r.add_argument("--record-fps", type=ranged(float, 1.0, 120.0), default=30.0, metavar="HZ",
@@ -163,6 +169,7 @@ class LiveSession:
         self.clean = True
         self.recorder = None
         self.ndi = None
+        self.showlog = None
         self.last_stats: dict = {}
         self.t0 = 0.0
         self._stack = ExitStack()
@@ -235,12 +242,21 @@ class LiveSession:
         self.ndi = start_from_args(args, self.pipeline, fps_cap or 60.0, getattr(self.source, "sample_rate", None))
         if self.ndi is not None:
             stack.callback(self.ndi.close)
-        self.features = LatestSlot()
+        if args.show_log:  # every hop's features and every applied change, on its own writer thread
+            from vj.showlog import LoggedFeatureSlot
+
+            self.showlog = _open_show_log(args, self.t0, gen, getattr(gen, "model_name", args.model), classes,
+                                          self.registry, self.source)
+            stack.callback(self._close_show_log)
+            self.features = LoggedFeatureSlot(self.showlog)
+        else:
+            self.features = LatestSlot()
         self.frames = FrameSlot(res, res)
         bar_sync = BarSync()  # taps on the "one" (R, /vj/tempo/resync, MIDI) reach the analysis's bar tracker
         self.front = AudioFront(self.source, self.features,
                                 on_audio=chain(self.recorder.push_audio if self.recorder else None,
-                                               self.ndi.push_audio if self.ndi and self.ndi.audio else None),
+                                               self.ndi.push_audio if self.ndi and self.ndi.audio else None,
+                                               self.showlog.audio if self.showlog and args.show_log_audio else None),
                                 analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync, args.tempo_range))
         self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
                                          max_fps=args.gen_fps_cap)
@@ -258,6 +274,13 @@ class LiveSession:
                          source=self.source, inference=self.inference, recorder=self.recorder,
                          class_names=_class_names(), controls=self.surfaces)
         self.show.ndi = self.ndi
+        if self.showlog is not None:  # the state the show starts from, then every change as applied
+            from vj.showlog import BeatTap
+
+            self.showlog.params(self.registry.snapshot(), self.registry.palette)
+            self.registry.on_applied = self.showlog.params
+            self.show.beat_source = BeatTap(self.show.beat_source, self.showlog)
+            self.showlog.start()
         if self.recorder is not None:
             self.recorder.start()
         self.inference.start()
@@ -281,6 +304,10 @@ class LiveSession:
             fn()
         except Exception as exc:  # noqa: BLE001 — closing at exit must not hide the exit's cause
             log.warning("%s: %s", what, exc)
+
+    def _close_show_log(self) -> None:
+        self.registry.on_applied = None
+        self.showlog.close()
 
     def _after_teardown(self, leave_hung_streams_to_os) -> None:
         if not self.clean:
@@ -329,6 +356,8 @@ def _registry(args):
 
     if args.screenshot_every and not (args.screenshot and "{n}" in args.screenshot):
         raise VJError("--screenshot-every needs --screenshot with {n} in the name, e.g. shot_{n}.png")
+    if args.show_log_audio and not args.show_log:
+        raise VJError("--show-log-audio needs --show-log FILE")
     registry = ParamRegistry()
     for name, value in args.sets:
         if name not in registry:
@@ -387,6 +416,30 @@ def _analyzer(sample_rate: int, hop_size: int, bar_sync, tempo_range=None):
     an = StreamingAnalyzer(sample_rate, hop_size=hop_size, config=cfg)
     an.bar_sync = bar_sync
     return an
+
+
+def _open_show_log(args, t0, gen, model_label, classes, registry, source):
+    """Create the ``--show-log`` writer with its header (see :mod:`vj.showlog`). Raises VJError if unwritable."""
+    import datetime
+
+    import vj
+    from vj.mapping import MappingSettings
+    from vj.showlog import ShowLogWriter, weights_identity
+
+    ident = weights_identity(model_label, args.weights)
+    header = {
+        "vj_version": vj.__version__, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "model": model_label, "weights_path": ident["weights_path"], "generator_resolution":
+            int(getattr(gen, "resolution", 128)), "seed": int(args.seed), "classes": list(classes or []),
+        "mapping": MappingSettings(classes=classes).to_json(), "input": str(args.input),
+        "loop": bool(args.loop or args.input == "demo"),
+        "sample_rate": int(getattr(source, "sample_rate", 0) or 0),
+        "hop_size": int(getattr(source, "hop_size", 0) or 0),
+        "output_size": list(args.size), "params": registry.snapshot(), "palette":
+            [list(registry.palette.source), list(registry.palette.target), registry.palette.mix],
+        "audio": bool(args.show_log_audio), "beat_source": "clock",
+    }
+    return ShowLogWriter(args.show_log, header, t0, weights_path=ident["weights_path"])
 
 
 def _input_label(spec: str) -> str:

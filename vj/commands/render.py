@@ -24,12 +24,14 @@ def _mapping_flag(group, flag: str, field: str, what: str, default=True) -> None
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", help="audio file (wav, flac, ogg, mp3, m4a, ...) or 'demo' for the bundled piece")
+    p.add_argument("audio", nargs="?", default=None,
+                   help="audio file (wav, flac, ogg, mp3, m4a, ...) or 'demo' for the bundled piece; with --replay, "
+                        "optionally the show's original audio for the soundtrack")
     p.add_argument("-o", "--output", type=Path, default=Path("vj-render.mp4"), help="output video (default %(default)s)")
     _mapping_flag(p, "--fps", "fps", "video frame rate")
-    p.add_argument("--resolution", type=resolution, default=(512, 512),
-                   help="output size, WIDTHxHEIGHT or SIZE (default 512); the generator's frames are resized to it "
-                        "(bicubic, antialiased when shrinking)")
+    p.add_argument("--resolution", type=_size, default=(512, 512),
+                   help="output size: WIDTHxHEIGHT, SIZE, 1080p or 720p (default 512); the generator's frames are "
+                        "resized to it (bicubic, antialiased when shrinking; through the effects pass unless --no-fx)")
     p.add_argument("--start", type=ranged(float, 0.0), default=0.0, metavar="S", help="start of the excerpt [s]")
     p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
                    help="length of the excerpt [s] (default: to the end)")
@@ -47,6 +49,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crf", type=ranged(int, 0, 51), default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--hop", type=ranged(int, 64, 8192), default=512, help="analysis hop [samples] (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-fx", action="store_true",
+                   help="the bare generator: no live effects pass (flash, zoom, feedback, hue, sharpen ...)")
+    p.add_argument("--set", dest="sets", type=_set_spec, action="append", default=[], metavar="NAME=VALUE",
+                   help="an effect parameter for the effects pass (repeatable), e.g. --set fx.feedback.amount=0.6")
+
+    a = p.add_argument_group("aftermovie (docs/aftermovie.md)")
+    a.add_argument("--replay", type=Path, default=None, metavar="LOG",
+                   help="render a show log written by vj live --show-log (the model may differ from the show's)")
+    a.add_argument("--end", type=ranged(float, 0.0, lo_open=True), default=None, metavar="S",
+                   help="with --replay: end of the excerpt on the show's audio clock [s]")
+    a.add_argument("--chunk-frames", type=ranged(int, 1, 4096), default=16,
+                   help="with --replay: frames per generator chunk (the unit farmed out; default 16)")
+    a.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="with --replay: farm the generator out to a Ray cluster (ADDRESS, 'auto' for the running "
+                        "one; no value: a local one); pip install 'vj[farm]'")
+    a.add_argument("--ray-workers", type=ranged(int, 1, 4096), default=None, metavar="N",
+                   help="Ray actors (default one per GPU, or one per CPU without GPUs)")
 
     m = p.add_argument_group("mapping (the deep music visualizer's controls)")
     _mapping_flag(m, "--pitch-sensitivity", "pitch_sensitivity", "how fast the classes follow the pitch")
@@ -68,8 +87,28 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="reuse a saved latent trajectory instead of analysing (use_previous_vectors)")
 
 
+def _size(text: str) -> tuple[int, int]:
+    from vj.replay import NAMED_SIZES
+
+    return NAMED_SIZES.get(text.lower()) or resolution(text)
+
+
+def _set_spec(text: str):
+    from vj.commands.live import _set_spec as parse
+
+    return parse(text)
+
+
 def run(args: argparse.Namespace) -> int:
     from vj.errors import VJError
+
+    if args.replay is not None:
+        return _run_replay(args)
+    if args.audio is None:
+        raise VJError("give an audio file (or 'demo'), or --replay LOG")
+    for flag in ("end", "ray", "ray_workers"):
+        if getattr(args, flag) is not None:
+            raise VJError(f"--{flag.replace('_', '-')} is for --replay")
     from vj.mapping import MappingSettings
     from vj.render import RenderOptions, render
 
@@ -120,6 +159,29 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             progress=not args.no_progress,
             settings=settings,
+            fx=not args.no_fx,
+            sets=list(args.sets),
         )
     )
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from vj.errors import VJError
+    from vj.replay import ReplayOptions, render_replay
+
+    if args.load_latents or args.save_latents or args.lookahead:
+        raise VJError("--replay renders the logged timeline: --load-latents, --save-latents and --lookahead do not "
+                      "apply")
+    if args.sets:
+        raise VJError("--replay takes its parameters from the log; --set does not apply")
+    end = args.end
+    if end is None and args.duration is not None:
+        end = args.start + args.duration
+    render_replay(ReplayOptions(
+        log=args.replay, output=args.output, model=None if args.model == "auto" else args.model,
+        weights=args.weights, resolution=args.resolution, fps=args.fps, start_s=args.start, end_s=end,
+        audio=args.audio, fx=not args.no_fx, device=args.device, precision=args.precision,
+        batch_size=args.batch_size, chunk_frames=args.chunk_frames, ray=args.ray, ray_workers=args.ray_workers,
+        crf=args.crf, progress=not args.no_progress))
     return 0

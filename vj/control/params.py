@@ -81,6 +81,8 @@ class ParamRegistry:
         self._listeners: list[Callable[[dict[str, float]], None]] = []
         self.rejected = 0  #: count of rejected requests (unknown name, NaN/inf, wrong type)
         self.listener_errors = 0  #: count of exceptions raised by listeners (logged once, then counted)
+        #: ``fn(changed, palette_or_None)`` after each apply that changed something (the show log); must not block
+        self.on_applied: Callable[[dict[str, float], Palette | None], None] | None = None
 
     # -- description ---------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -185,6 +187,7 @@ class ParamRegistry:
             ops = list(self._pending)
             self._pending.clear()
         changed: dict[str, float] = {}
+        palette_before = self._palette
         self._frame += 1
         for op, name, value in ops:
             if op in ("classes", "palette"):
@@ -208,6 +211,11 @@ class ParamRegistry:
             if new != old:
                 self._values[name] = new
                 changed[name] = new
+        if self.on_applied is not None and (changed or self._palette != palette_before):
+            try:
+                self.on_applied(changed, self._palette if self._palette != palette_before else None)
+            except Exception:  # the show log must not stop the frame loop
+                self.listener_errors += 1
         if changed:
             for listener in list(self._listeners):
                 try:
