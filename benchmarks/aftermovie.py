@@ -139,7 +139,8 @@ def one_hour(hops, y, sr, tmp: Path, excerpt_s: float) -> dict:
     import av
 
     from vj.replay import ReplayOptions, build_timeline, log_end_s, render_replay
-    from vj.showlog import read_show_log, write_offline
+    from vj.showlog import write_offline
+    from vj.showlog_reader import read_show_log
 
     hh, audio = tiled(hops, y, 3600.0, sr)
     path = tmp / "one_hour.vjlog"

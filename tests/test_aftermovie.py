@@ -75,7 +75,8 @@ def test_writer_records_hops_params_palette_beats_and_audio(tmp_path, mono_wav):
     from vj.audio.analysis import analyze_signal
     from vj.audio.decode import load_audio
     from vj.control.params import Palette, ParamRegistry
-    from vj.showlog import LoggedFeatureSlot, ShowLogWriter, read_show_log
+    from vj.showlog import LoggedFeatureSlot, ShowLogWriter
+    from vj.showlog_reader import read_show_log
 
     y, sr = load_audio(str(mono_wav), mono=True, duration_s=2.0)
     hops = analyze_signal(y, sr, 512)
@@ -111,7 +112,7 @@ def test_writer_records_hops_params_palette_beats_and_audio(tmp_path, mono_wav):
 
 
 def test_truncated_log_keeps_every_complete_chunk(tmp_path, mono_wav, caplog):
-    from vj.showlog import read_show_log
+    from vj.showlog_reader import read_show_log
 
     full = tmp_path / "full.vjlog"
     make_log(full, mono_wav, [["p", 1.0, {"blackout": 1.0}]])
@@ -128,7 +129,8 @@ def test_truncated_log_keeps_every_complete_chunk(tmp_path, mono_wav, caplog):
 
 
 def test_corrupt_log_is_one_clear_error(tmp_path, mono_wav):
-    from vj.showlog import ShowLogError, read_show_log
+    from vj.showlog import ShowLogError
+    from vj.showlog_reader import read_show_log
 
     full = tmp_path / "full.vjlog"
     make_log(full, mono_wav, [])
@@ -153,7 +155,8 @@ def test_full_disk_stops_the_log_not_the_show(tmp_path, caplog):
     import errno
 
     from vj.audio.features import Features
-    from vj.showlog import ShowLogWriter, read_show_log
+    from vj.showlog import ShowLogWriter
+    from vj.showlog_reader import read_show_log
 
     w = ShowLogWriter(tmp_path / "d.vjlog", {"model": "cppn"}, time.perf_counter(), flush_every_s=0.02)
     real = w._fh
@@ -232,7 +235,7 @@ def test_truncated_log_replays_up_to_its_last_record(tmp_path, mono_wav):
     cut = tmp_path / "cut.vjlog"
     cut.write_bytes(data[: int(len(data) * 0.6)])
     from vj.replay import log_end_s
-    from vj.showlog import read_show_log
+    from vj.showlog_reader import read_show_log
 
     end = log_end_s(read_show_log(cut))
     assert 0.5 < end < 2.5
@@ -291,7 +294,7 @@ def test_live_show_log_replays_at_the_logged_times(tmp_path, xdisplay, music_fla
 
     from vj.control.presets import load_preset
     from vj.replay import build_timeline, event_audio_times, log_end_s
-    from vj.showlog import read_show_log
+    from vj.showlog_reader import read_show_log
 
     port = _free_udp_port()
     log = tmp_path / "show.vjlog"

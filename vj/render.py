@@ -120,7 +120,7 @@ def check_output_path(path: Path) -> Path:
     return path
 
 
-class _Progress:
+class Progress:
     """A rich progress bar with ETA (or nothing when disabled)."""
 
     def __init__(self, enabled: bool, total: int, label: str):
@@ -186,7 +186,7 @@ class _Muxer:
         self.sample_rate = sample_rate
         # x264 was seen to give run-to-run different bitstreams for identical frames when it ran in the process
         # that runs torch, and with more than one thread; in its own process and one thread it is reproducible
-        # (see _EncoderProcess), which "same seed + input -> identical frames" needs.
+        # (see EncoderProcess), which "same seed + input -> identical frames" needs.
         self.writer = Mp4Writer(path, size, fps, crf=crf, audio_rate=sample_rate,
                                 audio_channels=self.audio_data.shape[0], faststart=True, threads=1)
         self._audio_pos = 0
@@ -240,7 +240,7 @@ def _encoder_main(conn, path, fps, size, audio, sample_rate, crf) -> None:
             pass
 
 
-class _EncoderProcess:
+class EncoderProcess:
     """Runs :class:`_Muxer` in a spawned process.
 
     Encoding apart from torch makes the output reproducible (see :class:`_Muxer`) and overlaps encoding with
@@ -357,7 +357,7 @@ def render(opts: RenderOptions) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     muxer = None
-    bar = _Progress(opts.progress, n_frames, "rendering")
+    bar = Progress(opts.progress, n_frames, "rendering")
     fx_pass = None
     try:
         if fx_params is not None:  # the show's effects, from the same features and parameters as live
@@ -366,7 +366,7 @@ def render(opts: RenderOptions) -> Path:
             fx_frames = fx_timeline(np.arange(n_frames) / opts.fps, frames or [None] * n_frames,
                                     [fx_params] * n_frames)
             fx_pass = OfflineFx(size, (gen.resolution, gen.resolution))
-        muxer = _EncoderProcess(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
+        muxer = EncoderProcess(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
         with torch.inference_mode():
             for first in range(0, n_frames, opts.batch_size):
                 last = min(first + opts.batch_size, n_frames)

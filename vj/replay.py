@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from vj.errors import VJError
-from vj.showlog import ShowLog, read_show_log
+from vj.showlog_reader import ShowLog, read_show_log
 
 log = logging.getLogger("vj")
 
@@ -338,7 +338,7 @@ def render_replay(opts: ReplayOptions) -> dict:
     Raises:
         VJError: unreadable or corrupt log, bad options, missing weights, unwritable output, EGL missing (FX).
     """
-    from vj.render import _EncoderProcess, _Progress, check_output_path
+    from vj.render import EncoderProcess, Progress, check_output_path
 
     output = check_output_path(opts.output)
     if not (math.isfinite(opts.fps) and 1.0 <= opts.fps <= 240.0):
@@ -376,7 +376,7 @@ def render_replay(opts: ReplayOptions) -> dict:
     os.close(fd)
     tmp = Path(tmp_name)
     muxer = None
-    bar = _Progress(opts.progress, last - first, "replaying")
+    bar = Progress(opts.progress, last - first, "replaying")
     t1 = time.perf_counter()
     t_gen_wait = 0.0
     try:
@@ -385,7 +385,7 @@ def render_replay(opts: ReplayOptions) -> dict:
             from vj.display.offline import OfflineFx
 
             fx_pass = OfflineFx(opts.resolution, (res, res))
-        muxer = _EncoderProcess(tmp, opts.fps, opts.resolution, audio, sr, opts.crf)
+        muxer = EncoderProcess(tmp, opts.fps, opts.resolution, audio, sr, opts.crf)
         k = first
         stream = farm.frames(timeline.chunks(first, last, opts.chunk_frames, bs), progress=bar.advance)
         while True:
