@@ -38,7 +38,7 @@ class GeneratorSpec:
         weights: weights path (must exist on every worker), or None (each worker's Hugging Face cache).
         seed: seed (the CPPN's network is made from it).
         device: "cpu", "cuda", ... on the worker ("auto" on a Ray GPU actor picks its GPU).
-        precision: "fp32", "bf16" or "fp16" (BigGAN only; see :func:`vj.render._fast_path`).
+        precision: "fp32", "bf16" or "fp16" (BigGAN only; see :func:`vj.render.prepare_generator`).
         batch_size: frames per generator call.
         threads: torch intra-op threads on a CPU worker (None = its physical cores).
     """
@@ -90,7 +90,7 @@ def load_worker_generator(spec: GeneratorSpec):
         VJError: missing weights, an unknown model or device.
     """
     from vj.models import load_generator, resolve_device
-    from vj.render import _fast_path
+    from vj.render import prepare_generator
 
     device = resolve_device(spec.device)
     gen = load_generator(spec.model, weights=spec.weights, device=device, seed=spec.seed, download=False)
@@ -102,7 +102,7 @@ def load_worker_generator(spec: GeneratorSpec):
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec.precision]
         is_biggan = getattr(gen, "model_name", "").startswith("biggan")
         return fast.prepare_cpu(gen, dtype=dtype if is_biggan else torch.float32, threads=spec.threads), device
-    return _fast_path(gen, device, spec.precision), device
+    return prepare_generator(gen, device, spec.precision), device
 
 
 def generate_chunk(gen, device, chunk: Chunk, batch_size: int) -> np.ndarray:

@@ -348,7 +348,7 @@ def render(opts: RenderOptions) -> Path:
     from vj.models import load_generator
 
     gen = load_generator(opts.model, weights=opts.weights, device=device, seed=opts.seed)
-    gen = _fast_path(gen, device, opts.precision, opts.device)
+    gen = prepare_generator(gen, device, opts.precision, opts.device)
     if opts.model.lower() != "auto":  # "auto" says itself which generator it chose, and why
         log.info("generator: %s on %s", getattr(gen, "model_name", opts.model), device)
     size = opts.resolution or (gen.resolution, gen.resolution)
@@ -413,7 +413,7 @@ def _fx_params(sets) -> dict:
     return reg.snapshot()
 
 
-def _fast_path(gen, device, precision: str, device_arg: str = "auto"):
+def prepare_generator(gen, device, precision: str, device_arg: str = "auto"):
     """The fastest honest path for a render, with one log line naming device, precision and why.
 
     :func:`vj.models.fast.prepare_cpu` on the CPU (threads, NHWC, CPU attention), :func:`vj.models.fast.to_precision`
