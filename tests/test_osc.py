@@ -129,7 +129,7 @@ def test_unknown_addresses_and_wrong_types_are_ignored_and_counted(reg):
         ("/vj/raw/", (1.0,)),
     ]
     for address, args in bad:
-        server._on_message(("127.0.0.1", 1), address, *args)
+        server.handle_message(address, args)
     reg.apply_pending()
     assert reg.snapshot() == before
     assert server.drops.count == len(bad) and r.handled == 0
