@@ -134,6 +134,7 @@ def run(args) -> int:
 
     from vj.audio.sources import open_source
     from vj.control.params import ParamRegistry
+    from vj.control.ratelog import WarningsToLog
     from vj.control.surfaces import start_surfaces
     from vj.display.pipeline import Pipeline
     from vj.display.show import Show, ShowOptions
@@ -198,6 +199,7 @@ def run(args) -> int:
             surface, fell_back = HeadlessSurface(), True
     recorder = front = inference = surfaces = pipeline = stats = None
     old_sigint = signal.getsignal(signal.SIGINT)
+    library_warnings = WarningsToLog(log).install()  # a library's warnings go to the log, not the console
     try:
         if surface.overlay is not None:
             surface.overlay.visible = bool(args.overlay)
@@ -238,6 +240,7 @@ def run(args) -> int:
         last = show.emit_stats(time.perf_counter())
     finally:
         signal.signal(signal.SIGINT, old_sigint)
+        library_warnings.restore()
         clean = True
         if surfaces is not None:
             try:

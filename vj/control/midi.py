@@ -241,11 +241,11 @@ class MidiController:
         if over is not None:
             self.drops.drop(over)
             return False
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             return self._handle(msg, now)
         finally:
-            self.budget.spend(time.perf_counter() - t0)
+            self.budget.spend(time.thread_time() - t0)
 
     def _handle(self, msg, now: float | None) -> bool:
         now = self._time() if now is None else float(now)
