@@ -6,7 +6,7 @@ parameters to latents and generates frames into a latest-wins frame slot; the ma
 interpolation between the last two frames, upscale, effects, overlay, swap. Nobody waits for anybody.
 Control surfaces (OSC, MIDI, presets, tempo, keys) attach through :mod:`vj.control.surfaces`.
 
-Ends on window close, Escape (twice within 1 s, or held, when fullscreen), Ctrl-C, or ``--duration``; every thread
+Ends on window close, Escape (twice within 1 s, or held, when fullscreen), Ctrl-C or SIGTERM, or ``--duration``; every thread
 is joined and every stream closed before returning.
 """
 
@@ -198,7 +198,7 @@ def run(args) -> int:
                      "--record FILE.mp4 keeps the output; Ctrl-C stops)", str(exc).split("(", 1)[-1].split(")")[0])
             surface, fell_back = HeadlessSurface(), True
     recorder = front = inference = surfaces = pipeline = stats = None
-    old_sigint = signal.getsignal(signal.SIGINT)
+    old_sigint, old_sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     library_warnings = WarningsToLog(log).install()  # a library's warnings go to the log, not the console
     try:
         if surface.overlay is not None:
@@ -228,6 +228,7 @@ def run(args) -> int:
             show.stop_requested = True
 
         signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGTERM, on_sigint)  # `kill`, systemd, a supervisor: stop cleanly, finish the mp4
         surfaces = start_surfaces(args, registry, window=getattr(surface, "window", None), features=features)
         show.beat_source = surfaces.clock.beat_count  # beat-synced effects follow tap / MIDI clock / the analysis
         for name, value in args.sets:  # --set wins over a --preset applied by the surfaces
@@ -240,6 +241,7 @@ def run(args) -> int:
         last = show.emit_stats(time.perf_counter())
     finally:
         signal.signal(signal.SIGINT, old_sigint)
+        signal.signal(signal.SIGTERM, old_sigterm)
         library_warnings.restore()
         clean = True
         if surfaces is not None:
