@@ -55,6 +55,12 @@ MESSAGE_BURST = 1000.0
 """Messages that may arrive at once above the sustained rate."""
 CPU_PER_S = 0.1
 """CPU time the OSC thread may spend handling per second [s/s] (a tenth of one core)."""
+DRAIN_BATCH = 256
+"""Datagrams handled per wake-up of the receive thread at most."""
+BUSY_PAUSE_S = 0.005
+"""Pause after a wake-up that found more than one datagram waiting [s] (they queue in the kernel meanwhile)."""
+RECV_BUFFER = 1 << 20
+"""Socket receive buffer asked for [bytes] (the kernel caps it at net.core.rmem_max); the only queue."""
 _BUNDLE = b"#bundle\x00"
 
 _log = logging.getLogger("vj.control")
@@ -253,6 +259,9 @@ class OscServer:
         return reason
 
     def _serve(self) -> None:
+        """Receive loop: block for a datagram, then drain what else is waiting (up to :data:`DRAIN_BATCH`) without
+        blocking; after a busy batch, sleep :data:`BUSY_PAUSE_S` so a flood wakes this thread (and takes the GIL
+        from the display loop) at most a few hundred times a second instead of once per packet."""
         sock = self._sock
         while not self._stop.is_set():
             try:
@@ -264,6 +273,16 @@ class OscServer:
                     return
                 continue
             self.handle_datagram(data, client)
+            n = 1
+            while n < DRAIN_BATCH:
+                try:
+                    data, client = sock.recvfrom(MAX_PACKET, socket.MSG_DONTWAIT)
+                except OSError:  # BlockingIOError: nothing more waiting
+                    break
+                self.handle_datagram(data, client)
+                n += 1
+            if n > 1:
+                time.sleep(BUSY_PAUSE_S)
 
     def start(self) -> "OscServer":
         """Bind and start serving on a daemon thread. Logs one warning when the port is reachable from other
@@ -286,6 +305,10 @@ class OscServer:
         except OSError as exc:
             raise VJError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
         sock.settimeout(0.1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        except OSError:
+            pass
         self._sock = sock
         self.port = sock.getsockname()[1]
         self._stop.clear()
