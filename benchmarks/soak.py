@@ -155,6 +155,16 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far [s] (/proc/PID/stat fields 14 and 15)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _send(port: int, rate: float, pool: list[bytes], on: threading.Event, stop: threading.Event) -> int:
     """Send ``rate`` packets/s from ``pool`` while ``on`` is set, until ``stop``; returns the number sent."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -234,10 +244,16 @@ def run_soak(minutes: float = 60.0, rate: float = 1000.0, baseline_s: float = 60
             on, result, bounds = threading.Event(), {}, []
             sender = threading.Thread(target=lambda: result.setdefault("sent", _send(port, rate, pool, on, stop)))
             sender.start()
+            cpu = {True: [0.0, 0.0], False: [0.0, 0.0]}  # phase kind → [CPU seconds, wall seconds]
             for flooding, seconds in phases:
                 bounds.append((len(_rows(stats)), flooding))
                 (on.set if flooding else on.clear)()
+                c0, w0 = _cpu_s(proc.pid), time.monotonic()
                 sample_for(seconds)
+                c1 = _cpu_s(proc.pid)
+                if c0 is not None and c1 is not None:
+                    cpu[flooding][0] += c1 - c0
+                    cpu[flooding][1] += time.monotonic() - w0
             on.clear()
             stop.set()
             sender.join()
@@ -288,6 +304,8 @@ def run_soak(minutes: float = 60.0, rate: float = 1000.0, baseline_s: float = 60
         "display_ratio": round(med_flood / med_base, 3) if med_base and med_flood else None,
         "gan_fps_median_no_flood": statistics.median(r["gan_fps"] for r in base_rows) if base else None,
         "gan_fps_median_flood": statistics.median(r["gan_fps"] for r in flood_rows) if flood else None,
+        "vj_cpu_cores_no_flood": round(cpu[False][0] / cpu[False][1], 3) if cpu[False][1] else None,
+        "vj_cpu_cores_flood": round(cpu[True][0] / cpu[True][1], 3) if cpu[True][1] else None,
         "longest_stats_gap_s": round(max(gaps), 3) if gaps else None,
         "rss_mb_at_1min": round(rss_1min, 1) if rss_1min else None,
         "rss_mb_end": round(rss_end, 1) if rss_end else None,
