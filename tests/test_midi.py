@@ -188,3 +188,43 @@ def test_no_midi_machine_gives_one_notice_and_no_crash(caplog, capfd, monkeypatc
     with caplog.at_level(logging.INFO, logger="vj.control"):
         assert midi_port.open_midi_input("x", lambda m, t: None) is None
     assert len(caplog.records) == 1 and "pip install" in caplog.records[0].getMessage()
+
+
+def test_10000_messages_in_one_burst_through_the_input_callback(caplog, monkeypatch):
+    """A controller (or a loop in a MIDI patchbay) spews 10,000 messages at once into rtmidi's callback: the burst
+    allowance is handled, the rest dropped and counted in one rate-limited line, and the burst costs little."""
+    import os
+    import threading
+    import time
+
+    import mido
+
+    from vj.control import midi as midi_mod
+
+    captured = {}
+    exists = os.path.exists
+    monkeypatch.setattr(midi_port.os.path, "exists", lambda p: True if p == "/dev/snd/seq" else exists(p))
+    monkeypatch.setattr(mido, "get_input_names", lambda: ["Fake Controller MIDI 1"])
+    monkeypatch.setattr(mido, "open_input", lambda name, callback: captured.setdefault("cb", callback) and
+                        type("Port", (), {"close": lambda self: None})())
+    reg = ParamRegistry()
+    ctl = MidiController(reg)
+    ctl.bind(Binding("fx.zoom.amount", "cc", 0, 1, "absolute", soft=False))
+    with caplog.at_level(logging.INFO, logger="vj.control"):
+        port = midi_port.open_midi_input("fake", ctl.handle)
+        assert port is not None
+        burst = [cc(1, i % 128) for i in range(10_000)]
+        t0 = time.perf_counter()
+        worker = threading.Thread(target=lambda: [captured["cb"](m) for m in burst])  # rtmidi's thread
+        worker.start()
+        worker.join(timeout=30)
+        elapsed = time.perf_counter() - t0
+    handled = 10_000 - ctl.drops.count
+    assert midi_mod.MESSAGE_BURST <= handled <= midi_mod.MESSAGE_BURST + midi_mod.MESSAGES_PER_S * elapsed + 1
+    assert ctl.drops.count == ctl.budget.over_rate + ctl.budget.over_cpu > 5000
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("midi: ignored")]
+    assert len(lines) == 1 + int(elapsed // midi_mod.LOG_INTERVAL_S), lines
+    assert "messages/s" in lines[0] or "CPU" in lines[0]
+    reg.apply_pending()
+    assert 0.0 <= reg.get("fx.zoom.amount") <= 1.0
+    assert elapsed < 2.0, elapsed  # dropping costs a counter, not a handler call

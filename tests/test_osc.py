@@ -129,7 +129,7 @@ def test_unknown_addresses_and_wrong_types_are_ignored_and_counted(reg):
         ("/vj/raw/", (1.0,)),
     ]
     for address, args in bad:
-        server._on_message(("127.0.0.1", 1), address, *args)
+        server.handle_message(address, args)
     reg.apply_pending()
     assert reg.snapshot() == before
     assert server.drops.count == len(bad) and r.handled == 0
@@ -214,12 +214,12 @@ def test_feedback_sends_fader_positions_on_the_same_addresses(reg):
 def test_docs_list_every_parameter_address_and_action():
     from pathlib import Path
 
-    from vj.control.osc_router import EDGE_ACTIONS
+    from vj.control.osc_router import ACTIONS
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "osc.md").read_text()
     for name in ParamRegistry().names():
         assert f"`/vj/{name.replace('.', '/')}`" in doc, name
-    for path in EDGE_ACTIONS + ("gan/classes", "preset/select", "preset/save", "midi/learn", "midi/forget"):
+    for path in ACTIONS:  # the router's table: a new action without a docs row fails here
         assert f"/vj/{path}" in doc, path
     assert "127.0.0.1" in doc and "9000" in doc
 

@@ -78,7 +78,7 @@ def test_random_messages_keep_values_finite_and_in_range(messages):
         assert reason is None or isinstance(reason, str)
         if reason is not None:
             reg.reasons.append(reason)
-        server._on_message(("127.0.0.1", 1), address, *args)
+        server.handle_message(address, args)
         try:  # and as a real encoded packet through the dispatcher, where the types are encodable
             builder = OscMessageBuilder(address)
             for a in args:

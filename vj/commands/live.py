@@ -6,7 +6,7 @@ parameters to latents and generates frames into a latest-wins frame slot; the ma
 interpolation between the last two frames, upscale, effects, overlay, swap. Nobody waits for anybody.
 Control surfaces (OSC, MIDI, presets, tempo, keys) attach through :mod:`vj.control.surfaces`.
 
-Ends on window close, Escape (twice within 1 s, or held, when fullscreen), Ctrl-C, or ``--duration``; every thread
+Ends on window close, Escape (twice within 1 s, or held, when fullscreen), Ctrl-C or SIGTERM, or ``--duration``; every thread
 is joined and every stream closed before returning.
 """
 
@@ -191,6 +191,7 @@ class LiveSession:
 
         from vj.audio.bars import BarSync
         from vj.audio.sources import leave_hung_streams_to_os, open_source
+        from vj.control.ratelog import WarningsToLog
         from vj.control.surfaces import SurfaceOptions, start_surfaces
         from vj.display.pipeline import Pipeline
         from vj.display.show import Show, ShowOptions
@@ -203,6 +204,8 @@ class LiveSession:
         from vj.models import load_generator, resolve_device
 
         args, stack = self.args, self._stack
+        library_warnings = WarningsToLog(log).install()  # a library's warnings go to the log, not the console
+        stack.callback(library_warnings.restore)
         self.registry, classes = _registry(args)
         stack.callback(self._after_teardown, leave_hung_streams_to_os)
         is_file = args.input == "demo" or str(args.input).startswith("file:")
@@ -287,9 +290,9 @@ class LiveSession:
         stack.callback(self._stop_worker, self.inference.stop)
         self.front.start()
         stack.callback(self._stop_worker, self.front.stop)
-        old_sigint = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._on_sigint)
-        stack.callback(signal.signal, signal.SIGINT, old_sigint)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # SIGTERM: `kill`, systemd, a supervisor — stop cleanly
+            stack.callback(signal.signal, signum, signal.getsignal(signum))
+            signal.signal(signum, self._on_sigint)
 
     # -- tear-down helpers -------------------------------------------------------------------------------------
     def _on_sigint(self, signum, frame) -> None:

@@ -23,13 +23,16 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from vj.clock import now_s
+from vj.control.budget import InputBudget
 from vj.control.params import ParamRegistry
+from vj.control.ratelog import RateLimitedLog
 from vj.errors import VJError
 
 _log = logging.getLogger("vj.control")
@@ -48,6 +51,15 @@ PICKUP_7BIT = 1.5 / 127
 """Soft takeover: a 7-bit control this close to the value (0..1 scale) picks it up."""
 PICKUP_14BIT = 0.004
 """Soft takeover: a 14-bit control this close to the value (0..1 scale) picks it up."""
+MESSAGES_PER_S = 2000.0
+"""Sustained MIDI messages per second handled (a 5-pin DIN cable carries at most ~1500; a controller's fader
+sweep a few hundred; MIDI clock at 300 bpm 120)."""
+MESSAGE_BURST = 500.0
+"""Messages that may arrive at once above the sustained rate."""
+CPU_PER_S = 0.1
+"""CPU time MIDI handling may take per second [s/s]."""
+LOG_INTERVAL_S = 5.0
+"""At most one "ignored" log line per this many seconds [s]."""
 
 
 @dataclass
@@ -122,6 +134,8 @@ class MidiController:
         self._learn: tuple[str, str | None] | None = None
         self._lsb_upgrade: tuple[Binding, float] | None = None
         self.ignored = 0  #: messages that matched no binding (or could not be used)
+        self.budget = InputBudget(MESSAGES_PER_S, MESSAGE_BURST, CPU_PER_S, clock=time_fn)
+        self.drops = RateLimitedLog(_log, "midi", LOG_INTERVAL_S, clock=time_fn)  #: messages over budget
         if self.map_path is not None and self.map_path.exists():
             self.bindings = load_map(self.map_path, registry)
 
@@ -220,8 +234,21 @@ class MidiController:
             now: receive time [s] (MIDI clock timing); the time source when None.
 
         Returns:
-            True if the message did something (a bound control, clock, or learn).
+            True if the message did something (a bound control, clock, or learn); False if it did not, or was
+            dropped for being over the budget (:data:`MESSAGES_PER_S`, :data:`CPU_PER_S`; counted in
+            :attr:`drops`, logged at most once per :data:`LOG_INTERVAL_S`).
         """
+        over = self.budget.take()
+        if over is not None:
+            self.drops.drop(over)
+            return False
+        t0 = time.thread_time()
+        try:
+            return self._handle(msg, now)
+        finally:
+            self.budget.spend(time.thread_time() - t0)
+
+    def _handle(self, msg, now: float | None) -> bool:
         now = self._time() if now is None else float(now)
         t = msg.type
         if t in ("clock", "start", "stop", "continue"):

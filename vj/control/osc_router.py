@@ -19,12 +19,11 @@ Argument conventions for parameter addresses ``/vj/<name with / for .>``:
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from vj.clock import now_s
+from vj.control.osc_pattern import AddressSpace, PatternError, compile_pattern, is_pattern
 from vj.control.params import ParamRegistry
 from vj.errors import VJError
 
@@ -38,53 +37,7 @@ MAX_ARGS = 16
 """Messages with more arguments are ignored."""
 RAW_BY_DEFAULT = frozenset({"tempo.bpm"})
 """Parameters whose plain address takes raw values (a BPM, not a fader position)."""
-EDGE_ACTIONS = ("preset/next", "preset/prev", "tempo/tap", "tempo/resync", "tempo/double", "tempo/half",
-                "midi/cancel", "refresh")
-"""Action addresses (after ``/vj/``) that fire on a rising edge or with no argument."""
 
-
-@functools.lru_cache(maxsize=64)
-def _compile_pattern(pattern: str) -> re.Pattern | None:
-    """OSC 1.0 address pattern → regex: ``*`` any run within a part, ``?`` one character, ``[a-z]``/``[!a]``
-    character classes, ``{a,b}`` alternatives; everything else literal. None for an unbalanced pattern."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                return None
-            body = pattern[i + 1 : j]
-            neg = body.startswith("!")
-            body = body[1:] if neg else body
-            if not body or "/" in body:
-                return None
-            parts = body.split("-")
-            if len(parts) == 2 and len(parts[0]) == 1 and len(parts[1]) == 1:
-                cls = re.escape(parts[0]) + "-" + re.escape(parts[1])
-            else:
-                cls = "".join(re.escape(ch) for ch in body)
-            out.append(("[^/" if neg else "[") + cls + "]")
-            i = j
-        elif c == "{":
-            j = pattern.find("}", i + 1)
-            if j < 0 or "/" in pattern[i:j]:
-                return None
-            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1 : j].split(",")) + ")")
-            i = j
-        elif c in "]}":
-            return None
-        else:
-            out.append(re.escape(c))
-        i += 1
-    try:
-        return re.compile("".join(out))
-    except re.error:
-        return None
 
 
 def _number(arg: Any) -> float | None:
@@ -137,6 +90,7 @@ class OscRouter:
         self.on_refresh = on_refresh
         self._time = time_fn
         self._last: dict[str, float] = {}  # last number per edge-triggered address
+        self._targets: tuple[tuple, AddressSpace] | None = None
         self.handled = 0  #: messages acted on
 
     # -- entry point ----------------------------------------------------------------------------------------
@@ -170,17 +124,17 @@ class OscRouter:
         for a in args:
             if isinstance(a, (str, bytes)) and len(a) > MAX_STRING:
                 return f"{address}: argument longer than {MAX_STRING} characters"
-        if any(c in address for c in "*?[]{}"):
+        if is_pattern(address):
             return self._pattern(address, args)
-        path = address[len(PREFIX):]
-        special = getattr(self, "_do_" + path.replace("/", "_"), None) if path in _SPECIAL else None
-        if special is not None:
-            if path in EDGE_ACTIONS:
+        action = ACTIONS.get(address[len(PREFIX):])
+        if action is not None:
+            if action.edge:
                 fired = self._edge(address, args)
                 if isinstance(fired, str):
                     return fired
-                return special(now) if fired else None
-            return special(address, args, now)
+                return action.handler(self, address, args, now) if fired else None
+            return action.handler(self, address, args, now)
+        path = address[len(PREFIX):]
         raw = False
         if path.startswith("raw/"):
             path, raw = path[4:], True
@@ -190,18 +144,27 @@ class OscRouter:
         return self._param(address, name, args, raw or name in RAW_BY_DEFAULT)
 
     def _pattern(self, address: str, args: tuple) -> str | None:
-        """An OSC address pattern (``/vj/fx/*/amount``): the message goes to every parameter address it matches."""
-        regex = _compile_pattern(address)
-        if regex is None:
-            return f"bad address pattern {address[:64]!r}"
-        hits = 0
-        for name in self.registry.names():
-            plain = PREFIX + name.replace(".", "/")
-            for addr, raw in ((plain, name in RAW_BY_DEFAULT), (PREFIX + "raw/" + plain[len(PREFIX):], True)):
-                if regex.fullmatch(addr):
-                    if self._param(addr, name, args, raw) is None:
-                        hits += 1
+        """An OSC address pattern (``/vj/fx/*/amount``): the message goes to every parameter address it matches
+        (matched without backtracking, see :mod:`vj.control.osc_pattern`)."""
+        try:
+            targets = self._space().match(compile_pattern(address))
+        except PatternError as exc:
+            return f"bad address pattern {address[:64]!r} ({exc})"
+        hits = sum(self._param(addr, name, args, raw) is None for addr, name, raw in targets)
         return None if hits else f"address pattern {address[:64]!r} matched no parameter"
+
+    def _space(self) -> AddressSpace:
+        """Every parameter address (plain and ``raw/``) as the targets of address patterns."""
+        names = tuple(self.registry.names())
+        if self._targets is None or self._targets[0] != names:
+            items = []
+            for name in names:
+                plain = PREFIX + name.replace(".", "/")
+                items.append((plain, (plain, name, name in RAW_BY_DEFAULT)))
+                raw = PREFIX + "raw/" + plain[len(PREFIX):]
+                items.append((raw, (raw, name, True)))
+            self._targets = (names, AddressSpace(items))
+        return self._targets[1]
 
     # -- parameters ----------------------------------------------------------------------------------------
     def _edge(self, address: str, args: tuple) -> bool | str:
@@ -271,7 +234,7 @@ class OscRouter:
         return None
 
     # -- special addresses -----------------------------------------------------------------------------------
-    def _do_gan_classes(self, address: str, args: tuple, now: float) -> str | None:
+    def _gan_classes(self, address: str, args: tuple, now: float) -> str | None:
         from vj.models.imagenet import resolve_classes
 
         items: list = []
@@ -297,7 +260,7 @@ class OscRouter:
             return None
         return args[0].strip()
 
-    def _do_preset_select(self, address: str, args: tuple, now: float) -> str | None:
+    def _preset_select(self, address: str, args: tuple, now: float) -> str | None:
         if self.presets is None:
             return f"{address}: presets are not available"
         if len(args) == 1 and isinstance(args[0], int) and not isinstance(args[0], bool):
@@ -308,7 +271,7 @@ class OscRouter:
                 return f"{address}: expected a preset name"
         return None if self.presets.select(which, now) else f"{address}: preset {which!r} not loaded"
 
-    def _do_preset_save(self, address: str, args: tuple, now: float) -> str | None:
+    def _preset_save(self, address: str, args: tuple, now: float) -> str | None:
         if self.presets is None:
             return f"{address}: presets are not available"
         name = self._one_string(address, args)
@@ -316,37 +279,37 @@ class OscRouter:
             return f"{address}: expected a preset name"
         return None if self.presets.save(name) else f"{address}: preset {name!r} not saved"
 
-    def _do_preset_next(self, now: float) -> str | None:
+    def _preset_next(self, address: str, args: tuple, now: float) -> str | None:
         if self.presets is None:
             return "/vj/preset/next: presets are not available"
         self.presets.next(now)
         return None
 
-    def _do_preset_prev(self, now: float) -> str | None:
+    def _preset_prev(self, address: str, args: tuple, now: float) -> str | None:
         if self.presets is None:
             return "/vj/preset/prev: presets are not available"
         self.presets.prev(now)
         return None
 
-    def _clock_action(self, what: str, now: float) -> str | None:
+    def _clock_action(self, what: str, action: Callable[[Any], None]) -> str | None:
         if self.clock is None:
             return f"/vj/tempo/{what}: no beat clock"
-        getattr(self.clock, what)(now)
+        action(self.clock)
         return None
 
-    def _do_tempo_tap(self, now: float) -> str | None:
-        return self._clock_action("tap", now)
+    def _tempo_tap(self, address: str, args: tuple, now: float) -> str | None:
+        return self._clock_action("tap", lambda clock: clock.tap(now))
 
-    def _do_tempo_resync(self, now: float) -> str | None:
-        return self._clock_action("resync", now)
+    def _tempo_resync(self, address: str, args: tuple, now: float) -> str | None:
+        return self._clock_action("resync", lambda clock: clock.resync(now))
 
-    def _do_tempo_double(self, now: float) -> str | None:
-        return self._clock_action("double", now)
+    def _tempo_double(self, address: str, args: tuple, now: float) -> str | None:
+        return self._clock_action("double", lambda clock: clock.double(now))
 
-    def _do_tempo_half(self, now: float) -> str | None:
-        return self._clock_action("half", now)
+    def _tempo_half(self, address: str, args: tuple, now: float) -> str | None:
+        return self._clock_action("half", lambda clock: clock.half(now))
 
-    def _do_midi_learn(self, address: str, args: tuple, now: float) -> str | None:
+    def _midi_learn(self, address: str, args: tuple, now: float) -> str | None:
         if self.midi is None:
             return f"{address}: MIDI is not enabled"
         if not 1 <= len(args) <= 2 or not all(isinstance(a, str) for a in args):
@@ -354,7 +317,7 @@ class OscRouter:
         self.midi.learn(args[0].strip(), args[1].strip() if len(args) == 2 else None)
         return None
 
-    def _do_midi_forget(self, address: str, args: tuple, now: float) -> str | None:
+    def _midi_forget(self, address: str, args: tuple, now: float) -> str | None:
         if self.midi is None:
             return f"{address}: MIDI is not enabled"
         name = self._one_string(address, args)
@@ -363,16 +326,43 @@ class OscRouter:
         self.midi.forget(name)
         return None
 
-    def _do_midi_cancel(self, now: float) -> str | None:
+    def _midi_cancel(self, address: str, args: tuple, now: float) -> str | None:
         if self.midi is None:
             return "/vj/midi/cancel: MIDI is not enabled"
         self.midi.cancel_learn()
         return None
 
-    def _do_refresh(self, now: float) -> str | None:
+    def _refresh(self, address: str, args: tuple, now: float) -> str | None:
         if self.on_refresh is not None:
             self.on_refresh()
         return None
 
 
-_SPECIAL = frozenset({"gan/classes", "preset/select", "preset/save", "midi/learn", "midi/forget"} | set(EDGE_ACTIONS))
+class Action(NamedTuple):
+    """One action address: its handler ``fn(router, address, args, now) -> reason | None`` and whether it fires on a
+    rising edge (a button: ``1`` then ``0`` fires once; no argument fires) rather than taking arguments."""
+
+    handler: Callable[[OscRouter, str, tuple, float], str | None]
+    edge: bool = False
+
+
+ACTIONS: dict[str, Action] = {
+    "gan/classes": Action(OscRouter._gan_classes),
+    "preset/select": Action(OscRouter._preset_select),
+    "preset/save": Action(OscRouter._preset_save),
+    "preset/next": Action(OscRouter._preset_next, edge=True),
+    "preset/prev": Action(OscRouter._preset_prev, edge=True),
+    "tempo/tap": Action(OscRouter._tempo_tap, edge=True),
+    "tempo/resync": Action(OscRouter._tempo_resync, edge=True),
+    "tempo/double": Action(OscRouter._tempo_double, edge=True),
+    "tempo/half": Action(OscRouter._tempo_half, edge=True),
+    "midi/learn": Action(OscRouter._midi_learn),
+    "midi/forget": Action(OscRouter._midi_forget),
+    "midi/cancel": Action(OscRouter._midi_cancel, edge=True),
+    "refresh": Action(OscRouter._refresh, edge=True),
+}
+"""The action addresses (after ``/vj/``) → handler: the one table a new OSC action is added to (docs/osc.md lists
+them). Every other ``/vj/...`` address is a parameter of the registry."""
+
+EDGE_ACTIONS = tuple(path for path, action in ACTIONS.items() if action.edge)
+"""Action addresses (after ``/vj/``) that fire on a rising edge or with no argument."""

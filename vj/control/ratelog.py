@@ -51,3 +51,61 @@ class RateLimitedLog:
             self.lines += 1
         self._logger.warning("%s: ignored %d message%s (latest: %s)", self._what, n, "" if n == 1 else "s",
                              reason[:200])
+
+
+class WarningsToLog:
+    """Route Python warnings (a library's ``FutureWarning``, ``DeprecationWarning``...) into the log during a show:
+    each one at DEBUG on ``logger`` (``vj -v`` shows them), and at most one INFO line per ``interval_s`` saying how
+    many there were, so the console carries vj's own lines, not a library's per-message complaints.
+
+    Args:
+        logger: where they go.
+        interval_s: minimum seconds between two summary lines.
+        clock: time source [s].
+
+    Use as a context manager, or :meth:`install` / :meth:`restore`.
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0, clock=now_s):
+        self._logger = logger
+        self._interval_s = float(interval_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_line = -float("inf")
+        self._since = 0
+        self._saved = None
+        self.count = 0  #: warnings routed since install
+
+    def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        text = f"{category.__name__}: {message} ({filename}:{lineno})"
+        self._logger.debug("warning: %s", text)
+        now = self._clock()
+        with self._lock:
+            self.count += 1
+            self._since += 1
+            if now - self._last_line < self._interval_s:
+                return
+            n, self._since, self._last_line = self._since, 0, now
+        self._logger.info("%d library warning%s (latest: %s; -v shows each)", n, "" if n == 1 else "s", text[:200])
+
+    def install(self) -> "WarningsToLog":
+        """Take over ``warnings.showwarning`` (idempotent)."""
+        import warnings
+
+        if self._saved is None:
+            self._saved = warnings.showwarning
+            warnings.showwarning = self._show
+        return self
+
+    def restore(self) -> None:
+        """Give ``warnings.showwarning`` back (idempotent)."""
+        import warnings
+
+        if self._saved is not None:
+            warnings.showwarning, self._saved = self._saved, None
+
+    def __enter__(self) -> "WarningsToLog":
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
