@@ -123,6 +123,18 @@ def music_flac(generated_audio) -> Path:
     return generated_audio / "music.flac"
 
 
+@pytest.fixture(autouse=True)
+def _denormals_back_on():
+    """A render in this process (``vj.models.fast.prepare_cpu``) turns on flushing of denormal floats for the whole
+    process, as a real render should; turn it off again after each test so later tests see IEEE-754 arithmetic."""
+    yield
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)
+
+
 @pytest.fixture
 def torch_state_restored():
     """Restore torch's process-wide state after the test: intra-op threads and denormal flushing (off)."""
