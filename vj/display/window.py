@@ -98,6 +98,7 @@ class LiveWindow:
             self.window.set_location(s.x + max((s.width - self.windowed_size[0]) // 2, 0),
                                      s.y + max((s.height - self.windowed_size[1]) // 2, 0))
         self.window.set_mouse_visible(not fullscreen)
+        self.window.switch_to()  # its GL context current on this thread: moderngl attaches to the current one
         self.ctx = moderngl.create_context()
         self.should_close = False
         self.message = ""  # transient hint shown in the overlay ("press Esc again to quit")
