@@ -17,7 +17,8 @@ Frame-rate independence: the noise displacement of a step is the exact integral 
 time interval (:meth:`BeatPulse.advance`), so one beat moves the picture the same distance at 24, 30 or 240 fps.
 
 Strobe limit: events closer than :data:`MIN_GAP_S` (1/3 s, i.e. at most 3 full pulses per second) to the previous
-large one (amplitude ≥ :data:`LARGE`) are scaled down by ``(gap / MIN_GAP_S)²``, so no combination of beats and onsets makes more than 3 large jolts
+large one (amplitude ≥ :data:`LARGE`) are scaled down by ``(gap / MIN_GAP_S)²`` and kept below :data:`LARGE`,
+so no combination of beats and onsets makes more than 3 large jolts
 a second (docs/live.md, "Reactions").
 """
 
@@ -97,7 +98,7 @@ class BeatPulse:
             self._beats = self._beats[-(self.KEEP - 1):] + [t_s]
         large = [t for t, a in zip(self._times, self._amps) if a >= LARGE]
         if large and t_s - max(large) < MIN_GAP_S:
-            amp *= (max(t_s - max(large), 0.0) / MIN_GAP_S) ** 2
+            amp = min(amp * (max(t_s - max(large), 0.0) / MIN_GAP_S) ** 2, 0.99 * LARGE)
         if amp <= 1e-4:
             return
         self._times.append(t_s)
@@ -121,7 +122,7 @@ class BeatPulse:
         last_large = -math.inf
         for t, a, tau in zip(times_s, amps, taus_s):
             if t - last_large < MIN_GAP_S:
-                a *= (max(t - last_large, 0.0) / MIN_GAP_S) ** 2
+                a = min(a * (max(t - last_large, 0.0) / MIN_GAP_S) ** 2, 0.99 * LARGE)
             if a >= LARGE:
                 last_large = float(t)
             if a > 1e-4:
@@ -148,7 +149,7 @@ class BeatPulse:
         level = max(float(f.level), float(f.bass)) if math.isfinite(f.level) and math.isfinite(f.bass) else 0.0
         target = 0.0 if f.silent else min(max(level, 0.0), 1.0)
         self._presence += (target - self._presence) * (1.0 - math.exp(-dt_s / 0.25))
-        gate = min(1.0, self._presence / 0.4)
+        gate = 0.0 if f.silent else min(1.0, self._presence / 0.4)  # silence rests at once
         beat_new = self._beat_count is not None and f.beat_count > self._beat_count
         onset_new = self._onset_count is not None and f.onset_count > self._onset_count
         self._beat_count, self._onset_count = f.beat_count, f.onset_count
@@ -227,6 +228,7 @@ def offline_events(frames: list[Features], fps: float) -> tuple[np.ndarray, np.n
     idx = np.arange(n)
     lo, hi = np.clip(idx - half, 0, n), np.clip(idx + half + 1, 0, n)
     presence = np.minimum(1.0, (c[hi] - c[lo]) / (hi - lo) / 0.4)
+    presence[[f.silent for f in frames]] = 0.0
     times, amps, taus = [], [], []
     for k in range(1, n):
         f = frames[k]
