@@ -35,20 +35,21 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from vj.audio.features import Features
 from vj.errors import VJError
+from vj.latents import DIM_Z, NUM_CLASSES, LatentTrack
+from vj.motion import BeatPulse, decay_s, offline_events
 from vj.parameters import LIVE, mapping_ranges, setting
+
+__all__ = ["LatentTrack", "Latents", "Mapper", "MappingSettings", "map_offline", "pick_classes", "truncated_noise"]
 
 #: the live parameters that drive the mapping, in declaration order
 _DRIVING = tuple(p for p in LIVE if p.mapping)
 
-DIM_Z = 128
-NUM_CLASSES = 1000
 REF_FPS = 30.0  #: motion constants are defined per frame at this rate
 
 #: Valid ranges of the numeric settings (inclusive), from their declarations in :mod:`vj.parameters` (which the
@@ -79,7 +80,12 @@ class MappingSettings:
         sort_classes_by_power: tie ``classes[0]`` to the most powerful pitch, and so on.
         fps: video frame rate [frames/s] the mapping is stepped at (render) or nominal (live).
         speed: 0..4, multiplier on noise motion (live extra; 1 = the original's behaviour).
-        beat_kick: 0..1, extra noise jump on each beat (live extra; 0 = the original's behaviour).
+        beat_kick: 0..1, extra noise jump when a beat is reported (live extra; 0 = the original's behaviour).
+        pulse: 0..1, depth of the beat-locked noise jolt (:mod:`vj.motion`; 0 = none).
+        calm: 0..1, reduction of the steady loudness motion (0 = the original's, 1 = none between beats).
+        class_beat: 0..1, class mix moves on the beats and 0.6× as fast on average (0 = the original's follower).
+        truncation_pulse: 0..1, truncation swing on each beat (±0.15 at 1; down when truncation > 0.8).
+        pulse_lead_s: 0..0.3 [s], how far ahead of the analysis the pulse is evaluated (display latency).
     """
 
     pitch_sensitivity: float = _default("pitch_sensitivity")
@@ -94,6 +100,11 @@ class MappingSettings:
     fps: float = _default("fps")
     speed: float = _default("speed")
     beat_kick: float = _default("beat_kick")
+    pulse: float = _default("pulse")
+    calm: float = _default("calm")
+    class_beat: float = _default("class_beat")
+    truncation_pulse: float = _default("truncation_pulse")
+    pulse_lead_s: float = _default("pulse_lead_s")
 
     def validate(self) -> "MappingSettings":
         """Check every value against :data:`RANGES`.
@@ -178,6 +189,7 @@ class Mapper:
     """
 
     JITTER_PERIOD_S = 200 / REF_FPS  # the original re-draws its jitter mask every 200 frames
+    PULSE_GAIN = 4.0  # noise step at a pulse's peak frame, in units of tempo_sensitivity (at pulse = 1)
 
     def __init__(self, settings: MappingSettings | None = None, seed: int = 0):
         self.settings = (settings or MappingSettings()).validate()
@@ -196,6 +208,9 @@ class Mapper:
         self._rise_peak = 1e-3
         self._prev_level = 0.0
         self._beat_count = None
+        self._pulse = BeatPulse(self.settings.pulse_lead_s)
+        self._pulse_value = 0.0  # the pulse envelope now (0..~1.4)
+        self._period_s = 0.0  # beat period [s], 0 while the tempo is unknown
         # Offline (lookahead) overrides, filled by map_offline.
         self._fixed_order: np.ndarray | None = None
         # Preset crossfade: class vector = (1 - mix) * v(_fade_source) + mix * v(classes)
@@ -260,6 +275,17 @@ class Mapper:
         top = ranking[:n]
         return top if self.settings.sort_classes_by_power else np.sort(top)
 
+    def _class_gate(self) -> float:
+        """Rate multiplier of the class follower: ``(1 − q) + 0.4 q × pulse / its mean`` (q = ``class_beat``), so
+        the class mix moves on the beats and 0.6 q slower on average; ``1 − 0.6 q`` while the tempo is unknown."""
+        q = self.settings.class_beat
+        if q <= 0:
+            return 1.0
+        if self._period_s <= 0:
+            return 1.0 - 0.6 * q
+        mean = decay_s(self._period_s) / self._period_s  # ∫ envelope over one beat / period
+        return (1.0 - q) + 0.4 * q * self._pulse_value / mean
+
     def _class_targets(self, chroma: np.ndarray, dt_s: float) -> np.ndarray:
         """Per-pitch weights after the pitch-sensitivity follower (before smoothing), float32 [12]."""
         s = self.settings
@@ -269,13 +295,13 @@ class Mapper:
             return self._weights
         target = (c / peak) ** 2
         rate_hz = 0.5 + (s.pitch_sensitivity - 200.0) / 95.0 * 11.5  # 0.5 .. 12 per second
-        a = 1.0 - math.exp(-rate_hz * dt_s)
+        a = 1.0 - math.exp(-rate_hz * dt_s * self._class_gate())
         self._weights += (target - self._weights) * a
         return self._weights
 
     def _smooth(self, weights: np.ndarray) -> np.ndarray:
         n = self.settings.smooth_factor
-        a = 2.0 / (n + 1.0)  # EMA with the mean delay of an n-frame moving average
+        a = 1.0 - (1.0 - 2.0 / (n + 1.0)) ** self._class_gate()  # EMA, mean delay of an n-frame average
         self._smoothed += (weights - self._smoothed) * a
         return self._smoothed
 
@@ -298,7 +324,7 @@ class Mapper:
         np.add.at(cv, np.asarray(classes[: len(order)]), w.astype(np.float32) * s.depth)
         return cv
 
-    def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float) -> None:
+    def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float, jolt_s: float = 0.0) -> None:
         s = self.settings
         frames = dt_s * REF_FPS  # the original's motion is per frame at ~30 fps
         self._jitter_age_s += dt_s
@@ -306,12 +332,15 @@ class Mapper:
             self._jitter_age_s = 0.0
             self._jitter_mask = self._new_jitter_mask()
         update = s.tempo_sensitivity * s.speed * (level + rise) * self._direction * self._jitter_mask * frames
+        update = update * (1.0 - s.calm)
         if beat and s.beat_kick > 0:
             update = update + s.beat_kick * s.tempo_sensitivity * self._direction * 0.5
         blend = 0.75 ** frames  # 1:3 blend with the previous update, per reference frame
         update = (1.0 - blend) * update + blend * self._last_update
         self._last_update = update.astype(np.float32)
-        self.noise = (self.noise + self._last_update).astype(np.float32)
+        # the pulse bypasses the 1:3 blend (which would smear it over ~4 frames): it lands where it is scheduled
+        jolt = self.PULSE_GAIN * s.pulse * s.tempo_sensitivity * s.speed * jolt_s * REF_FPS
+        self.noise = (self.noise + self._last_update + jolt * self._direction * self._jitter_mask).astype(np.float32)
         bound = max(2.0 * s.truncation - s.tempo_sensitivity, 0.05)
         self._direction[self.noise >= bound] = -1.0
         self._direction[self.noise <= -bound] = 1.0
@@ -344,85 +373,27 @@ class Mapper:
         beat = self._beat_count is not None and f.beat_count > self._beat_count
         self._beat_count = f.beat_count
         level, rise = self._level_and_rise(f, dt)
+        jolt = self._advance_pulse(f, dt)
         weights = self._class_targets(chroma, dt)
         cv = self._class_vector(self._smooth(weights))
-        self._noise_step(level, rise, beat, dt)
-        return Latents(self.noise.copy(), cv, float(self.settings.truncation), f.hop_index, f.capture_time_s)
+        self._noise_step(level, rise, beat, dt, jolt)
+        return Latents(self.noise.copy(), cv, self._truncation(), f.hop_index, f.capture_time_s)
 
+    def _advance_pulse(self, f: Features, dt_s: float) -> float:
+        """Schedule and evaluate the beat pulse for this step; returns its displacement [s of envelope]."""
+        self._pulse.lead_s = self.settings.pulse_lead_s
+        now = self._pulse.observe(f, dt_s)
+        if f.bpm > 0 and math.isfinite(f.bpm):
+            self._period_s = 60.0 / f.bpm
+        jolt, self._pulse_value = self._pulse.advance(now)
+        return jolt
 
-@dataclass
-class LatentTrack:
-    """A latent trajectory: one row per video frame (what ``--save-latents`` writes).
-
-    Attributes:
-        noise: float32 [shape=(F, 128)].
-        class_vectors: float32 [shape=(F, 1000)].
-        truncation: float32 [shape=(F,)].
-        fps: frames per second the track was made for.
-        classes: the palette used (ImageNet indices).
-        settings: the settings used, as JSON.
-    """
-
-    noise: np.ndarray
-    class_vectors: np.ndarray
-    truncation: np.ndarray
-    fps: float
-    classes: list[int] = field(default_factory=list)
-    settings: str = "{}"
-
-    def __len__(self) -> int:
-        return int(self.noise.shape[0])
-
-    def save(self, path: str | Path) -> None:
-        """Write a compressed ``.npz`` (atomically: temporary name, then rename).
-
-        Raises:
-            VJError: the file cannot be written.
-        """
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part.npz")
-        try:
-            np.savez_compressed(
-                tmp,
-                noise=self.noise.astype(np.float32),
-                class_vectors=self.class_vectors.astype(np.float32),
-                truncation=self.truncation.astype(np.float32),
-                fps=np.float64(self.fps),
-                classes=np.asarray(self.classes, np.int64),
-                settings=np.asarray(self.settings),
-                format=np.asarray("vj-latents-1"),
-            )
-            tmp.replace(path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise VJError(f"cannot write latents to {path}: {exc.strerror or exc}") from None
-
-    @classmethod
-    def load(cls, path: str | Path) -> "LatentTrack":
-        """Read a track written by :meth:`save`.
-
-        Raises:
-            VJError: missing file, not a vj latents file, or inconsistent shapes.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise VJError(f"latents file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["format"]) != "vj-latents-1":
-                    raise ValueError("unknown format")
-                track = cls(
-                    z["noise"], z["class_vectors"], z["truncation"], float(z["fps"]),
-                    [int(c) for c in z["classes"]], str(z["settings"]),
-                )
-        except (OSError, ValueError, KeyError) as exc:
-            raise VJError(f"{path} is not a vj latents file ({exc})") from None
-        n = len(track)
-        if track.noise.shape != (n, DIM_Z) or track.class_vectors.shape != (n, NUM_CLASSES) or track.truncation.shape != (n,):
-            raise VJError(f"{path}: inconsistent latent shapes")
-        if not (np.isfinite(track.noise).all() and np.isfinite(track.class_vectors).all()):
-            raise VJError(f"{path}: latents contain NaN or inf")
-        return track
+    def _truncation(self) -> float:
+        """Truncation with the beat swing: up on the pulse, or down when the setting leaves no room above."""
+        s = self.settings
+        swing = 0.15 * s.truncation_pulse * min(self._pulse_value, 1.4)
+        t = s.truncation + (swing if s.truncation <= 0.8 else -swing)
+        return float(min(max(t, RANGES["truncation"][0]), RANGES["truncation"][1]))
 
 
 def _centred_average(x: np.ndarray, n: int) -> np.ndarray:
@@ -458,10 +429,11 @@ def map_offline(
     n = len(frames)
     noise = np.zeros((n, DIM_Z), np.float32)
     cvs = np.zeros((n, NUM_CLASSES), np.float32)
+    truncs = np.zeros(n, np.float32)
     if not lookahead:
         for i, f in enumerate(frames):
             lat = mapper.step(f, dt)
-            noise[i], cvs[i] = lat.noise, lat.class_vector
+            noise[i], cvs[i], truncs[i] = lat.noise, lat.class_vector, lat.truncation
     else:
         levels = np.array([f.level if math.isfinite(f.level) else 0.0 for f in frames], np.float64)
         span = levels.max() - levels.min() if n else 0.0
@@ -470,15 +442,19 @@ def map_offline(
         rises = rises / rises.max() if n and rises.max() > 1e-6 else rises
         chroma = np.stack([np.nan_to_num(np.asarray(f.chroma, np.float32)) for f in frames]) if n else np.zeros((0, 12))
         mapper._fixed_order = np.argsort(-chroma.sum(axis=0), kind="stable")
+        mapper._pulse.set_events(*offline_events(frames, s.fps))  # the actual beats and kicks, not predicted ones
         weights = np.zeros((n, 12), np.float32)
         prev_beats = None
         for i, f in enumerate(frames):
+            if f.bpm > 0:
+                mapper._period_s = 60.0 / f.bpm
+            jolt, mapper._pulse_value = mapper._pulse.advance(i * dt)
             weights[i] = mapper._class_targets(chroma[i], dt)
             beat = prev_beats is not None and f.beat_count > prev_beats
             prev_beats = f.beat_count
-            mapper._noise_step(float(levels[i]), float(rises[i]), beat, dt)
-            noise[i] = mapper.noise
+            mapper._noise_step(float(levels[i]), float(rises[i]), beat, dt, jolt)
+            noise[i], truncs[i] = mapper.noise, mapper._truncation()
         smoothed = _centred_average(weights, int(round(s.smooth_factor)))
         for i in range(n):
             cvs[i] = mapper._class_vector(smoothed[i])
-    return LatentTrack(noise, cvs, np.full(n, s.truncation, np.float32), s.fps, mapper.classes, s.to_json())
+    return LatentTrack(noise, cvs, truncs, s.fps, mapper.classes, s.to_json())

@@ -23,6 +23,16 @@ def _mapping_flag(group, flag: str, field: str, what: str, default=True) -> None
                        help=f"{lo:g}..{hi:g}{unit}: {what}{help_default}")
 
 
+#: the beat-locked reactions (vj.motion), 0 = the original's motion
+_REACTIONS = (
+    ("--pulse", "pulse", "noise jolt on each beat, decaying within the beat"),
+    ("--calm", "calm", "reduction of the steady loudness motion"),
+    ("--class-beat", "class_beat", "class mix moves on the beats"),
+    ("--truncation-pulse", "truncation_pulse", "truncation swing on each beat"),
+    ("--pulse-lead", "pulse_lead_s", "how early the pulse starts"),
+)
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", nargs="?", default=None,
                    help="audio file (wav, flac, ogg, mp3, m4a, ...) or 'demo' for the bundled piece; with --replay, "
@@ -80,6 +90,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     m.add_argument("--sort-classes-by-power", action="store_true",
                    help="tie the first class to the most powerful pitch, the second to the next, ...")
     _mapping_flag(m, "--beat-kick", "beat_kick", "noise jump on each beat")
+    for flag, field, what in _REACTIONS:
+        _mapping_flag(m, flag, field, what)
     m.add_argument("--lookahead", action="store_true",
                    help="smooth with future audio, as the original did (offline only; default causal, as live)")
     m.add_argument("--save-latents", type=Path, default=None, metavar="FILE.npz", help="save the latent trajectory")
@@ -135,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         sort_classes_by_power=args.sort_classes_by_power,
         fps=args.fps,
         beat_kick=args.beat_kick,
+        **{field: getattr(args, flag[2:].replace("-", "_")) for flag, field, _ in _REACTIONS},
     )
     if args.save_latents and args.load_latents:
         raise VJError("use either --save-latents or --load-latents, not both")
