@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CLUB = Path(os.environ.get("VJ_TESTDATA", HERE.parent.parent / "shared" / "testdata")) / "club"
+CLUB = next((p / "club" for p in ([Path(os.environ["VJ_TESTDATA"])] if os.environ.get("VJ_TESTDATA") else [])
+             + [HERE.parent.parent / "shared" / "testdata", Path("/work/shared/testdata")] if (p / "club").is_dir()),
+            Path("club"))
 TARGET_RATIO, TARGET_R, TARGET_LAG, TARGET_FLASHES = 1.5, 0.35, 3, 3
 
 
