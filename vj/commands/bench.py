@@ -381,18 +381,6 @@ def _time(cases, iters: int, warmup: int, device) -> None:
     torch.set_flush_denormal(flush_default)
 
 
-def _cpu_name() -> str | None:
-    """``model name`` from /proc/cpuinfo (what ``lscpu`` prints), or None."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
-
-
 def _percentile(values, q: float) -> float:
     s = sorted(values)
     k = (len(s) - 1) * q
@@ -448,7 +436,9 @@ def run(args) -> int:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = _cpu_name() or platform.processor() or platform.machine()
+        from vj.engine.ladder import cpu_name
+
+        name = cpu_name() or platform.machine()
     for resolution in res_list:
         if args.weights:
             weights = args.weights

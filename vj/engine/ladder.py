@@ -322,14 +322,14 @@ def make_runner(gen: torch.nn.Module, batch_size: int = 1, device="auto", dtype:
         name = torch.cuda.get_device_name(dev)
     else:
         runner = CPURunner(gen, batch_size, dtype, threads=threads)
-        name = _cpu_name()
+        name = cpu_name()
     log.info("generator: %s (%s), %s, batch %d%s — %s; %s", runner.device, name, runner.describe(),
              runner.batch_size, f", {torch.get_num_threads()} thread(s)" if runner.device.type == "cpu" else "",
              dev_why, prec_why)
     return runner
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """``model name`` from /proc/cpuinfo (what ``lscpu`` prints), or the platform's processor string."""
     import platform
 
