@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,6 +241,35 @@ def _encoder_main(conn, path, fps, size, audio, sample_rate, crf) -> None:
             pass
 
 
+@contextmanager
+def encoding(output: Path, fps: float, size: tuple[int, int], audio: np.ndarray, sample_rate: int, crf: int):
+    """An :class:`EncoderProcess` writing to a hidden temporary file beside ``output``; renamed to ``output`` when
+    the block ends normally, so an interrupted or failed render leaves no broken file: on any exception the encoder
+    is aborted and the temporary file removed, and the exception goes on.
+
+    Yields:
+        the :class:`EncoderProcess` (``write_frames``).
+
+    Raises:
+        VJError: the encoder failed (and whatever the block raised).
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    muxer = None
+    try:
+        muxer = EncoderProcess(tmp, fps, size, audio, sample_rate, crf)
+        yield muxer
+        muxer.close()
+        muxer = None
+        tmp.replace(output)
+    except BaseException:
+        if muxer is not None:
+            muxer.abort()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class EncoderProcess:
     """Runs :class:`_Muxer` in a spawned process.
 
@@ -353,10 +383,6 @@ def render(opts: RenderOptions) -> Path:
         log.info("generator: %s on %s", getattr(gen, "model_name", opts.model), device)
     size = opts.resolution or (gen.resolution, gen.resolution)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    muxer = None
     bar = Progress(opts.progress, n_frames, "rendering")
     fx_pass = None
     try:
@@ -366,8 +392,8 @@ def render(opts: RenderOptions) -> Path:
             fx_frames = fx_timeline(np.arange(n_frames) / opts.fps, frames or [None] * n_frames,
                                     [fx_params] * n_frames)
             fx_pass = OfflineFx(size, (gen.resolution, gen.resolution))
-        muxer = EncoderProcess(tmp, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr, opts.crf)
-        with torch.inference_mode():
+        with encoding(output, opts.fps, size, audio[: int(round(n_frames / opts.fps * sr))], sr,
+                      opts.crf) as muxer, torch.inference_mode():
             for first in range(0, n_frames, opts.batch_size):
                 last = min(first + opts.batch_size, n_frames)
                 noise = torch.from_numpy(track.noise[first:last]).to(device)
@@ -385,14 +411,6 @@ def render(opts: RenderOptions) -> Path:
                 else:
                     muxer.write_frames(_to_uint8_hwc(images, size))
                 bar.advance(last - first)
-        muxer.close()
-        muxer = None
-        tmp.replace(output)
-    except BaseException:
-        if muxer is not None:
-            muxer.abort()
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
         if fx_pass is not None:

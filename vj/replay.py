@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,7 +337,7 @@ def render_replay(opts: ReplayOptions) -> dict:
     Raises:
         VJError: unreadable or corrupt log, bad options, missing weights, unwritable output, EGL missing (FX).
     """
-    from vj.render import EncoderProcess, Progress, check_output_path
+    from vj.render import Progress, check_output_path, encoding
 
     output = check_output_path(opts.output)
     if not (math.isfinite(opts.fps) and 1.0 <= opts.fps <= 240.0):
@@ -372,10 +371,6 @@ def render_replay(opts: ReplayOptions) -> dict:
 
     farm = opts.farm or make_farm(opts, model, weights, int(hdr.get("seed", 0)))
     fx_pass = None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    muxer = None
     bar = Progress(opts.progress, last - first, "replaying")
     t1 = time.perf_counter()
     t_gen_wait = 0.0
@@ -385,31 +380,23 @@ def render_replay(opts: ReplayOptions) -> dict:
             from vj.display.offline import OfflineFx
 
             fx_pass = OfflineFx(opts.resolution, (res, res))
-        muxer = EncoderProcess(tmp, opts.fps, opts.resolution, audio, sr, opts.crf)
-        k = first
-        stream = farm.frames(timeline.chunks(first, last, opts.chunk_frames, bs), progress=bar.advance)
-        while True:
-            tw = time.perf_counter()
-            imgs = next(stream, None)
-            t_gen_wait += time.perf_counter() - tw
-            if imgs is None:
-                break
-            if fx_pass is not None:
-                out = np.stack([fx_pass.frame(img, timeline.fx[k + i]) for i, img in enumerate(imgs)])
-            else:
-                out = _to_size(imgs, opts.resolution)
-            muxer.write_frames(out)
-            k += len(imgs)
-        if k != last:
-            raise VJError(f"replay produced {k - first} of {last - first} frames")
-        muxer.close()
-        muxer = None
-        tmp.replace(output)
-    except BaseException:
-        if muxer is not None:
-            muxer.abort()
-        tmp.unlink(missing_ok=True)
-        raise
+        with encoding(output, opts.fps, opts.resolution, audio, sr, opts.crf) as muxer:
+            k = first
+            stream = farm.frames(timeline.chunks(first, last, opts.chunk_frames, bs), progress=bar.advance)
+            while True:
+                tw = time.perf_counter()
+                imgs = next(stream, None)
+                t_gen_wait += time.perf_counter() - tw
+                if imgs is None:
+                    break
+                if fx_pass is not None:
+                    out = np.stack([fx_pass.frame(img, timeline.fx[k + i]) for i, img in enumerate(imgs)])
+                else:
+                    out = _to_size(imgs, opts.resolution)
+                muxer.write_frames(out)
+                k += len(imgs)
+            if k != last:
+                raise VJError(f"replay produced {k - first} of {last - first} frames")
     finally:
         bar.close()
         if fx_pass is not None:
