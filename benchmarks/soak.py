@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from xvfb import XvfbServer  # noqa: E402
 
+from vj.engine.stats import read_stats  # noqa: E402
+
 TESTDATA = Path(os.environ.get("VJ_TESTDATA", ROOT.parent / "shared" / "testdata"))
 DEFAULT_INPUT = TESTDATA / "club" / "gtzan_disco00000.wav"
 FADERS = ["/vj/master", "/vj/gan/depth", "/vj/gan/jitter", "/vj/gan/pitch_sensitivity", "/vj/gan/tempo_sensitivity",
@@ -133,15 +135,6 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def _rows(path: Path) -> list[dict]:
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -229,7 +222,7 @@ def run_soak(minutes: float = 60.0, rate: float = 1000.0, baseline_s: float = 60
         alive = False
         try:
             deadline = time.monotonic() + startup_timeout_s
-            while not _rows(stats) and proc.poll() is None and time.monotonic() < deadline:
+            while not read_stats(stats) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
             t_start = time.monotonic()
 
@@ -246,7 +239,7 @@ def run_soak(minutes: float = 60.0, rate: float = 1000.0, baseline_s: float = 60
             sender.start()
             cpu = {True: [0.0, 0.0], False: [0.0, 0.0]}  # phase kind → [CPU seconds, wall seconds]
             for flooding, seconds in phases:
-                bounds.append((len(_rows(stats)), flooding))
+                bounds.append((len(read_stats(stats)), flooding))
                 (on.set if flooding else on.clear)()
                 c0, w0 = _cpu_s(proc.pid), time.monotonic()
                 sample_for(seconds)
@@ -273,7 +266,7 @@ def run_soak(minutes: float = 60.0, rate: float = 1000.0, baseline_s: float = 60
                 proc.kill()
                 proc.wait()
             server.stop()
-        rows = _rows(stats)
+        rows = read_stats(stats)
         err = err_path.read_text(errors="replace")
     bounds.append((len(rows), False))
     base_rows, flood_rows = [], []

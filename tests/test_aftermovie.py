@@ -276,15 +276,9 @@ def _free_udp_port() -> int:
 
 @pytest.fixture(scope="module")
 def xdisplay():
-    from xvfb import XvfbError, XvfbServer
+    from xvfb import serve_display
 
-    server = XvfbServer((640, 360))
-    try:
-        display = server.start()
-    except XvfbError as exc:
-        pytest.fail(f"a real window cannot be tested: {exc}")
-    yield display
-    server.stop()
+    yield from serve_display((640, 360))
 
 
 def test_live_show_log_replays_at_the_logged_times(tmp_path, xdisplay, music_flac):

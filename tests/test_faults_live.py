@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import resource
 import signal
@@ -21,20 +20,12 @@ from pathlib import Path
 import pytest
 
 from test_osc_live import free_udp_port
+from vj.engine.stats import read_stats
 from xvfb import XvfbError, XvfbServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def rows(path: Path) -> list[dict]:
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 def wait_for(pred, timeout_s: float) -> bool:
@@ -66,7 +57,7 @@ class Live:
                                          preexec_fn=preexec)
 
     def rows(self) -> list[dict]:
-        return rows(self.stats)
+        return read_stats(self.stats)
 
     def err(self) -> str:
         return self.err_path.read_text(errors="replace")

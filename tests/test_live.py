@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from pulse import PulseError, PulseServer
-from xvfb import XvfbError, XvfbServer, wait_for
+from xvfb import serve_display, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_IMG = ROOT / "docs" / "img"
@@ -56,13 +56,7 @@ def read_stats(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def xdisplay():
-    server = XvfbServer((1280, 720))
-    try:
-        display = server.start()
-    except XvfbError as exc:
-        pytest.fail(f"a real window cannot be tested: {exc}")
-    yield display
-    server.stop()
+    yield from serve_display((1280, 720))
 
 
 #: OSC on any free port: other suites on this machine may hold the default one

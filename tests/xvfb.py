@@ -88,3 +88,17 @@ def wait_for(predicate, timeout_s: float, step_s: float = 0.1) -> bool:
             return True
         time.sleep(step_s)
     return bool(predicate())
+
+
+def serve_display(size=(1280, 720)):
+    """Body of a pytest fixture: start an :class:`XvfbServer` of ``size`` [px], yield its display name, stop it.
+    Fails the test (never skips) when Xvfb cannot start: CI installs it."""
+    import pytest
+
+    server = XvfbServer(size)
+    try:
+        display = server.start()
+    except XvfbError as exc:
+        pytest.fail(f"a real window cannot be tested: {exc}")
+    yield display
+    server.stop()

@@ -171,3 +171,23 @@ class StatsCollector:
 
 def _round_or_none(x: float):
     return None if math.isnan(x) else round(x, 1)
+
+
+def read_stats(path) -> list[dict]:
+    """The rows of a ``--stats`` file written so far (one JSON object per line), for tools watching a running show.
+
+    Args:
+        path: the ``--stats`` file (str or Path); a missing file has no rows.
+
+    Returns:
+        the complete rows, in order; a line that does not parse (the one being written) is left out.
+    """
+    out = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+    return out
