@@ -69,6 +69,33 @@ def test_click_grid_beats_onsets_and_tempo(bpm):
     assert np.median([f.bpm for f in feats if f.time_s > 10]) == pytest.approx(bpm, abs=1.0)
 
 
+def test_tempo_change_is_relocked_within_4_s():
+    """A click track that jumps from 100 to 130 bpm: the clock's tempo and beats are right again within 4 s, and
+    its confidence (share of the tempo posterior near the estimate) is high on the steady grid on either side."""
+    y, slow = _clicks(100.0, duration_s=12.0)
+    slow = slow[slow < 10.0]
+    change = slow[-1] + 0.6
+    y2, fast = _clicks(130.0, duration_s=24.0 - change, first_s=0.0)
+    y = np.concatenate([y[: int(round(change * SR))], y2])
+    grid = np.concatenate([slow, change + fast])
+    from vj.audio.analysis import StreamingAnalyzer
+
+    an = StreamingAnalyzer(SR, HOP)
+    feats, conf = [], []
+    for i in range(len(y) // HOP):
+        feats.append(an.process(y[i * HOP : (i + 1) * HOP]))
+        conf.append(an._clock.confidence)
+    t = np.array([f.time_s for f in feats])
+    beats = _times(feats, "beat")
+    wrong = [b for b in beats if b > change and np.min(np.abs(grid - b)) > 0.07]
+    off = [f.time_s for f in feats if f.time_s > change and abs(f.bpm - 130.0) > 2.6]
+    relock = max(wrong + off + [change]) - change
+    assert relock < 4.0, (relock, wrong, off[-3:])  # measured 3.3 s (3.4 s with the former 6 s tempo window)
+    conf = np.array(conf)
+    assert np.median(conf[(t > 4) & (t < change)]) > 0.9 and np.median(conf[t > change + 5]) > 0.9
+    assert _beat_f(grid[grid > change + 4], beats[beats > change + 4]) >= 0.95
+
+
 def _harmonic(midi: float, n: int, amp: float = 0.3) -> np.ndarray:
     f0 = 440.0 * 2 ** ((midi - 69) / 12)
     t = np.arange(n) / SR

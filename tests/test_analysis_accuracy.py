@@ -50,13 +50,13 @@ def test_onsets_madmom_sample(clips, testdata):
     assert 0 < _delay_ms(ref, est, 0.05) < 45  # reported within a few hops of the annotated onset
 
 
-@pytest.mark.parametrize("name,rel,floor", [("waltz", "annotated/Media-105901.beats", 0.85),
+@pytest.mark.parametrize("name,rel,floor", [("waltz", "annotated/Media-105901.beats", 0.93),
                                             ("pop", "annotated/easy_example.beats", 0.95)])
 def test_beat_clock(clips, testdata, name, rel, floor):
     ref = _beats(testdata / rel)
     est = _times(clips[name][2], "beat")
     f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est))
-    assert f >= floor  # measured waltz 0.904, pop 1.000
+    assert f >= floor  # measured waltz 0.971, pop 1.000
     assert abs(_delay_ms(ref, est, 0.07)) < 35  # beats are predicted, not reported late
 
 
@@ -66,7 +66,21 @@ def test_beat_clock_beats_raw_aubio_on_waltz(clips, testdata):
     raw = analyze_signal(y, sr, 512, AnalysisConfig(beat_tracker="aubio"))
     f_raw = mir_eval.beat.f_measure(ref, mir_eval.beat.trim_beats(_times(raw, "beat")))
     f_clock = mir_eval.beat.f_measure(ref, mir_eval.beat.trim_beats(_times(feats, "beat")))
-    assert f_clock >= f_raw + 0.1  # measured 0.904 vs 0.683
+    assert f_clock >= f_raw + 0.1  # measured 0.971 vs 0.683
+
+
+def test_waltz_intro_gets_no_beats_at_a_wrong_level(clips, testdata):
+    """The waltz's first ~7 s barely mark the beat and the comb favours 130 bpm (3:2) there: the clock keeps
+    tracking but, while its tempo posterior is split, emits nothing; every beat it does emit is a real one."""
+    y, sr, feats = clips["waltz"]
+    ref = _beats(testdata / "annotated" / "Media-105901.beats")
+    est = _times(feats, "beat")
+    est = est[est < ref[-1] + 0.3]
+    wrong = [t for t in est if np.min(np.abs(ref - t)) > 0.07]
+    assert not wrong, wrong  # measured: none (first beat 7.62 s); without the confidence gate 7 wrong ones
+    ungated = analyze_signal(y, sr, 512, AnalysisConfig(beat_min_confidence=0.0))
+    est0 = _times(ungated, "beat")
+    assert sum(np.min(np.abs(ref - t)) > 0.07 for t in est0 if t < ref[-1] + 0.3) >= 3
 
 
 def test_tempo_within_4_percent(clips):

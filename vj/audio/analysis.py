@@ -90,6 +90,7 @@ class StreamingAnalyzer:
             prior_bpm=cfg.prior_bpm,
             prior_octaves=cfg.prior_octaves,
             warmup_s=cfg.beat_warmup_s,
+            min_confidence=cfg.beat_min_confidence,
             latency_frames=(self._n_short / 4) / hop,  # Hann-window flux peaks ~1/4 window after the onset
             tempo_every=max(1, round(self.frame_rate / 10.0)),  # ~10 tempo updates/s whatever the hop
             phase_every=max(1, round(self.frame_rate / 40.0)),  # ~40 phase measurements/s
