@@ -13,7 +13,8 @@ from vj.cli import main
 
 COLUMNS = ["time_s", "rms", "bass", "mid", "high", "onset", "beat", "bpm", "pitch_midi", "pitch_confidence",
            *(f"chroma_{n}" for n in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")),
-           "downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence"]
+           "downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence",
+           "tempo_confidence"]
 
 
 def _one_line_error(capsys, rc):

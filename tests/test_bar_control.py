@@ -109,3 +109,7 @@ def test_overlay_bar_line():
     assert "bar 3.2/4" in line and "8: 6.5" in line and "16: 14.5" in line and "32: 14.5" in line
     assert "last DROP 7.3 s ago (0.92)" in line and "section full" in line
     assert line in overlay_text({"features": f})
+    assert "locking" not in overlay_text({"features": f, "bpm": 128.0})  # bpm 0 in f: the tempo is unknown
+    unsure = Features(bpm=131.0, tempo_confidence=0.35)
+    assert "bpm 131.0 (locking: confidence 0.35)" in overlay_text({"features": unsure, "bpm": 131.0})
+    assert "locking" not in overlay_text({"features": Features(bpm=128.0, tempo_confidence=0.97), "bpm": 128.0})

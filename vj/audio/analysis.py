@@ -243,6 +243,7 @@ class StreamingAnalyzer:
             beat_count=self._beat_count,
             bpm=bpm,
             beat_phase=beat_phase,
+            tempo_confidence=self._clock.confidence if self._tempo is None else 0.0,
             pitch_midi=pm,
             pitch_confidence=conf,
             chroma=chroma.copy(),

@@ -4,12 +4,13 @@ Runs :func:`vj.audio.analysis.analyze_signal` — the same :class:`~vj.audio.ana
 live audio callback runs — over a file (or ``demo``) and writes one row per hop:
 
 ``time_s, rms, bass, mid, high, onset, beat, bpm, pitch_midi, pitch_confidence, chroma_C … chroma_B,
-downbeat, meter, bar_phase, phrase_pos, event, event_confidence``
+downbeat, meter, bar_phase, phrase_pos, event, event_confidence, tempo_confidence``
 
 ``time_s`` is the end of the hop in the file's time (``--start`` included); ``onset``/``beat``/``downbeat`` are
 0/1 for the hop that reported the event; ``meter`` is 3 or 4, ``bar_phase`` 0..1 (0 = the downbeat),
 ``phrase_pos`` bars since the phrase anchor modulo 32 (:mod:`vj.audio.bars`); ``event`` is ``build``, ``drop``,
-``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`).
+``breakdown`` or empty, in the hop that reported it, with ``event_confidence`` 0..1 (:mod:`vj.audio.sections`);
+``tempo_confidence`` is the beat clock's confidence in ``bpm``, 0..1 (no beats are emitted below 0.6).
 Without ``-o`` the CSV goes to stdout. A ``.json`` output holds
 ``{"audio", "sample_rate", "hop_size", "columns", "rows"}`` with ``rows`` a list of lists in column order.
 """
@@ -33,7 +34,7 @@ def columns() -> list[str]:
     from vj.audio.features import CHROMA_NAMES
 
     base = ["time_s", "rms", "bass", "mid", "high", "onset", "beat", "bpm", "pitch_midi", "pitch_confidence"]
-    bars = ["downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence"]
+    bars = ["downbeat", "meter", "bar_phase", "phrase_pos", "event", "event_confidence", "tempo_confidence"]
     return base + [f"chroma_{n}" for n in CHROMA_NAMES] + bars
 
 
@@ -76,6 +77,7 @@ def _rows(feats, offset_s: float):
             float(f.phrase_pos),
             f.event,
             float(f.event_confidence),
+            round(float(f.tempo_confidence), 4),
         ]
 
 

@@ -77,9 +77,15 @@ def overlay_text(info: dict, width_chars: int = 120) -> str:
         return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
 
     onoff = lambda key: "ON" if info.get(key) else "off"  # noqa: E731
+
+    def locking(f) -> str:  # the beat clock withholds beats until its tempo has settled (vj.audio.beat)
+        from vj.audio.analysis_config import AnalysisConfig
+
+        low = f is not None and f.bpm > 0 and f.tempo_confidence < AnalysisConfig.beat_min_confidence
+        return f" (locking: confidence {f.tempo_confidence:.2f})" if low else ""
     lines = [
         f"display {num('display_fps')} fps   generator {num('gan_fps')} fps ({info.get('model', '?')})",
-        f"bpm {num('bpm')}   latency p50 {num('latency_ms_p50', '{:.0f}')} ms  p95 "
+        f"bpm {num('bpm')}{locking(info.get('features'))}   latency p50 {num('latency_ms_p50', '{:.0f}')} ms  p95 "
         f"{num('latency_ms_p95', '{:.0f}')} ms   dropped {info.get('dropped_frames', 0)}",
         f"input [{level_bar(info.get('loudness_db', -120.0))}] {num('loudness_db', '{:.0f}')} dB   "
         f"{info.get('input', '')}: {source_line(info.get('source_state', ''), info.get('source_error'))}",
