@@ -12,11 +12,14 @@ F, ±70 ms, first 5 s ignored ("F") and over the whole clip ("all"); beat time =
 
 Sections printed (Markdown):
 
-1. beat F per clip for: the defaults (5 s tempo window, confidence gate 0.6), no gate, the former 6 s window
-   without the gate (= vj 0.1), and a 4 s window;
-2. related tempo levels: the prior-free comb score (the tracker's own autocorrelation comb, over 5–17 s of each
+1. beat F per clip for the defaults and with each of their parts turned off or moved (``VARIANTS``);
+2. the synthetic drum loops of :data:`vj.audio.demo.LOOPS` (patterns that tempt a tracker to a 4:3 or 2:3
+   level): the tempo read after 8 s over the true one, when it is first at a metrical level (½, 1 or 2 times the
+   tempo) for good, and beat F after 8 s against the true beats — with the defaults and as vj 0.1;
+3. related tempo levels: the prior-free comb score (the tracker's own autocorrelation comb, over 5–17 s of each
    clip) at 1/2, 2/3, 3/4, 4/3, 3/2 and 2 times the annotated tempo, relative to the annotated tempo;
-3. cost: time inside ``BeatTracker.update`` per hop (fastest of 3) against the 11.6 ms hop.
+4. beat salience (what the level check compares) at those levels, clips and loops;
+5. cost: time inside ``BeatTracker.update`` per hop (fastest of 3) against the 11.6 ms hop.
 """
 
 from __future__ import annotations
@@ -42,13 +45,16 @@ warnings.filterwarnings("ignore", module="mir_eval")
 HOP = 512
 SR = 44100
 VARIANTS = [
-    ("defaults (window 5 s, gate 0.6)", {}),
+    ("defaults (window 5 s, gate 0.6, level check 4.5, octave hold 2)", {}),
+    ("no level check (level_gamma 0)", {"level_gamma": 0.0}),
     ("no confidence gate", {"min_confidence": 0.0}),
-    ("vj 0.1 (window 6 s, no gate)", {"tempo_window_s": 6.0, "min_confidence": 0.0}),
-    ("window 6 s, gate 0.6", {"tempo_window_s": 6.0}),
-    ("window 4 s, gate 0.6", {"tempo_window_s": 4.0}),
-    ("gate 0.5", {"min_confidence": 0.5}),
-    ("gate 0.7", {"min_confidence": 0.7}),
+    ("no octave hold", {"octave_hold": 1.0}),
+    ("vj 0.1 (window 6 s, none of the three)", {"tempo_window_s": 6.0, "min_confidence": 0.0, "level_gamma": 0.0,
+                                                "octave_hold": 1.0}),
+    ("window 6 s", {"tempo_window_s": 6.0}),
+    ("window 4 s", {"tempo_window_s": 4.0}),
+    ("level_gamma 3.5", {"level_gamma": 3.5}),
+    ("level_gamma 6", {"level_gamma": 6.0}),
 ]
 LEVELS = [("1/2", 0.5), ("2/3", 2 / 3), ("3/4", 0.75), ("4/3", 4 / 3), ("3/2", 1.5), ("2", 2.0)]
 
@@ -88,6 +94,25 @@ def envelope(path):
     return np.array([o for o, _ in fed]), np.array([a for _, a in fed]), an.frame_rate, settings
 
 
+def envelope_of(y):
+    """:func:`envelope` of samples at 44.1 kHz (a generated loop)."""
+    import tempfile
+
+    import soundfile as sf
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        sf.write(tmp.name, y, SR)
+        return envelope(tmp.name)
+
+
+def salience(odf, fr, bpm):
+    """The clock's beat salience (:meth:`vj.audio.beat.BeatTracker.salience`) of ``odf`` at ``bpm``, offline."""
+    period = 60.0 * fr / bpm
+    n = len(odf)
+    best = max(np.interp(np.arange(phi, n - 1, period), np.arange(n), odf).mean() for phi in np.arange(0, period, 0.5))
+    return best / odf.mean()
+
+
 def run_clock(odf, active, fr, settings, **kw):
     clock = BeatTracker(fr, **settings, **kw)
     beats = []
@@ -125,6 +150,27 @@ def main():
                 club.append(f)
         print(f"| {label} | " + " | ".join(cells) + f" | {min(club) if club else float('nan'):.3f} |")
 
+    print("\n### Synthetic drum loops (tempo read after 8 s / true; metrical level from [s]; beat F after 8 s)\n")
+    print("| loop | true bpm | defaults | vj 0.1 |")
+    print("|---|---|---|---|")
+    for name in demo.LOOPS:
+        y, beats, bpm = demo.drum_loop(name)
+        cells = []
+        for kw in ({}, VARIANTS[4][1]):
+            an = StreamingAnalyzer(SR, HOP)
+            for key, value in kw.items():
+                setattr(an._clock, key if key != "tempo_window_s" else "_tempo_n",
+                        value if key != "tempo_window_s" else int(round(value * an.frame_rate)))
+            feats = [an.process(y[i * HOP : (i + 1) * HOP]) for i in range(len(y) // HOP)]
+            t = np.array([f.time_s for f in feats])
+            ratio = np.array([f.bpm for f in feats]) / bpm
+            ok = np.min(np.abs(ratio[:, None] - np.array([0.5, 1.0, 2.0])[None, :]), axis=1) < 0.03
+            since = float(t[~ok][-1]) if (~ok).any() else 0.0
+            est = t[[f.beat for f in feats]]
+            f8 = mir_eval.beat.f_measure(beats[beats > 8], est[est > 8])
+            cells.append(f"{np.median(ratio[t > 8]):.3f} / {since:.1f} / {f8:.2f}")
+        print(f"| {name} | {bpm:.0f} | " + " | ".join(cells) + " |")
+
     print("\n### Comb evidence at related tempo levels (relative to the annotated tempo's; 5–17 s)\n")
     print("| clip | tempo | " + " | ".join(lab for lab, _ in LEVELS) + " |")
     print("|---|---|" + "---|" * len(LEVELS))
@@ -134,6 +180,21 @@ def main():
         base = comb_score(seg, fr, bpm)
         print(f"| {name} | {bpm:.1f} | " + " | ".join(f"{comb_score(seg, fr, bpm * r) / base:.2f}" for _, r in LEVELS)
               + " |")
+
+    print("\n### Beat salience at related tempo levels (the level check's evidence; relative to the true tempo's, "
+          "5–13 s)\n")
+    print("| clip | tempo | " + " | ".join(lab for lab, _ in LEVELS) + " |")
+    print("|---|---|" + "---|" * len(LEVELS))
+    loops = []
+    for name in demo.LOOPS:
+        y, beats, bpm = demo.drum_loop(name)
+        odf, _, fr, _ = envelope_of(y)
+        loops.append((name, np.asarray(beats), odf, fr, bpm))
+    for name, ref, odf, fr, bpm in [(d[0], d[1], d[2], d[4], 60.0 / float(np.median(np.diff(d[1])))) for d in data] + loops:
+        seg = odf[int(5 * fr) : int(13 * fr)]
+        base = salience(seg, fr, bpm)
+        print(f"| {name} | {bpm:.1f} | " + " | ".join(
+            f"{salience(seg, fr, bpm * r) / base:.2f}" if 60 <= bpm * r <= 200 else "–" for _, r in LEVELS) + " |")
 
     print("\n### Cost of the beat clock (BeatTracker.update per hop, fastest of 3; hop 512 at 44.1 kHz = 11.6 ms)\n")
     print("| clip | µs per hop | % of the hop |")

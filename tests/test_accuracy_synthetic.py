@@ -96,6 +96,32 @@ def test_tempo_change_is_relocked_within_4_s():
     assert _beat_f(grid[grid > change + 4], beats[beats > change + 4]) >= 0.95
 
 
+@pytest.mark.parametrize("name", sorted(demo.LOOPS))
+def test_drum_loops_are_read_at_a_metrical_level(name):
+    """Patterns whose onsets tempt the comb to a 4:3 or 2:3 level (boom-bap and tresillo kicks every dotted
+    eighth, drum and bass) are read at the tempo, half or double it — never 123 for 92 — within 8 s."""
+    y, beats, bpm = demo.drum_loop(name)
+    feats = analyze_signal(y, SR, HOP)
+    late = np.array([f.bpm for f in feats if f.time_s > 8.0])
+    ratio = late / bpm
+    assert np.all(np.min(np.abs(ratio[:, None] - np.array([0.5, 1.0, 2.0])[None, :]), axis=1) < 0.03), name
+    if name in ("boom-bap 92", "tresillo 92", "four to the floor 128", "reggaeton 95", "slow 70"):
+        assert np.median(ratio) == pytest.approx(1.0, abs=0.02)  # measured 1.000 for each
+        est = _times(feats, "beat")
+        assert _beat_f(beats[beats > 8.0], est[est > 8.0]) >= 0.9  # measured 0.94 (slow 70) to 1.000 after 8 s
+
+
+def test_level_check_is_what_corrects_boom_bap():
+    """Without the beat-salience check of the related levels (level_gamma 0) the boom-bap loop reads 4:3."""
+    from vj.audio.analysis import StreamingAnalyzer
+
+    y, _, bpm = demo.drum_loop("boom-bap 92")
+    an = StreamingAnalyzer(SR, HOP)
+    an._clock.level_gamma = 0.0
+    late = [f.bpm for f in (an.process(y[i * HOP : (i + 1) * HOP]) for i in range(len(y) // HOP)) if f.time_s > 8]
+    assert np.median(late) / bpm == pytest.approx(4.0 / 3.0, abs=0.02)  # measured 1.335
+
+
 def _harmonic(midi: float, n: int, amp: float = 0.3) -> np.ndarray:
     f0 = 440.0 * 2 ** ((midi - 69) / 12)
     t = np.arange(n) / SR

@@ -28,7 +28,7 @@ class AnalysisConfig:
         prior_bpm: centre of the tempo prior [bpm]; prior_octaves: its width [octaves].
         beat_warmup_s: no beats before this much audio [s] (nor before the tempo has held still for 0.5 s).
         beat_min_confidence: no beats while the beat clock's tempo confidence (the share of its tempo posterior
-            within ±4 % of the estimate) is below this, 0..1 (0 = always emit); see :mod:`vj.audio.beat`.
+            within ±4 % of the estimate, half or double it) is below this, 0..1 (0 = always emit); see :mod:`vj.audio.beat`.
         pitch_method: aubio pitch method; ``yin`` or ``yinfast`` (``yinfft``'s confidence is stale below ~1.3 kHz
             in aubio 0.4.9).
         pitch_buf_size: pitch window [samples]; the lowest detectable pitch is about 2·sample_rate/size

@@ -221,6 +221,52 @@ def _hat(sr: int, rng: np.random.Generator, decay_s: float) -> np.ndarray:
     return _highpass_noise(n, rng, 3) * np.exp(-t / decay_s) * _env(n, sr, 0.0003, 0.01)
 
 
+#: Drum patterns with a known tempo whose onsets tempt a beat tracker to another metrical level (positions in
+#: beats within a 4-beat bar): ``(bpm, kicks, snares, hats, swing)``. Used by tests and benchmarks/beat_clock.py.
+LOOPS = {
+    "boom-bap 92": (92.0, (0.0, 1.75, 2.5), (1.0, 3.0), tuple(np.arange(0, 4, 0.5)), 0.0),
+    "tresillo 92": (92.0, (0.0, 0.75, 1.5, 2.0, 2.75, 3.5), (1.0, 3.0), tuple(np.arange(0, 4, 0.5)), 0.0),
+    "drum and bass 174": (174.0, (0.0, 2.5), (1.0, 3.0), tuple(np.arange(0, 4, 0.5)), 0.0),
+    "half-time 140": (140.0, (0.0, 2.5), (2.0,), tuple(np.arange(0, 4, 0.25)), 0.0),
+    "slow 70": (70.0, (0.0, 2.0), (1.0, 3.0), tuple(np.arange(0, 4, 0.5)), 0.0),
+    "slow swing 66": (66.0, (0.0, 2.5), (1.0, 3.0), tuple(np.arange(0, 4, 0.5)), 0.33),
+    "four to the floor 128": (128.0, (0.0, 1.0, 2.0, 3.0), (1.0, 3.0), (0.5, 1.5, 2.5, 3.5), 0.0),
+    "reggaeton 95": (95.0, (0.0, 1.0, 2.0, 3.0), (0.75, 1.5, 2.75, 3.5), (), 0.0),
+}
+
+
+def drum_loop(name: str, duration_s: float = 30.0, sample_rate: int = SAMPLE_RATE,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """One of :data:`LOOPS` played with the demo's kick, snare and closed hat.
+
+    Args:
+        name: a key of :data:`LOOPS`; duration_s: length [s] > 0; sample_rate: [Hz]; seed: noise seed.
+
+    Returns:
+        ``(samples, beat_times_s, bpm)``: float32 [shape=(n,)] mono peaking at 0.5; the beats [s], float64; the
+        tempo [bpm]. Swung hats (``swing`` > 0) on the off-beat eighths are delayed by ``swing`` eighths.
+
+    Raises:
+        KeyError: unknown name.
+    """
+    bpm, kicks, snares, hats, swing = LOOPS[name]
+    rng = np.random.default_rng(seed)
+    sounds = [(_kick(sample_rate, rng), kicks, 1.0), (_snare(sample_rate, rng), snares, 0.7),
+              (_hat(sample_rate, rng, 0.04), hats, 0.3)]
+    beat_s = 60.0 / bpm
+    y = np.zeros(int(duration_s * sample_rate) + sample_rate)
+    for bar in np.arange(0.0, duration_s / beat_s, 4.0):
+        for sig, positions, gain in sounds:
+            for pos in positions:
+                pos += 0.5 * swing if (swing and sig is sounds[2][0] and (2 * pos) % 2 == 1) else 0.0
+                i = int((bar + pos) * beat_s * sample_rate)
+                if i + len(sig) <= len(y):
+                    y[i : i + len(sig)] += gain * sig
+    y = y[: int(duration_s * sample_rate)]
+    y *= 0.5 / max(float(np.abs(y).max()), 1e-9)
+    return y.astype(np.float32), np.arange(0.0, duration_s, beat_s), bpm
+
+
 def _render(sample_rate: int, seed: int) -> dict[str, np.ndarray]:
     """Every instrument as its own mono float64 track (unscaled), length ``DURATION_S * sample_rate``."""
     sr = int(sample_rate)

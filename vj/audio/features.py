@@ -44,7 +44,8 @@ class Features:
         bpm: current tempo estimate [beats per minute]; 0 while unknown.
         beat_phase: position within the current beat, 0..1 (0 = on the beat); 0 while unknown.
         tempo_confidence: the beat clock's confidence in ``bpm``, 0..1 (the share of its tempo posterior within
-            ±4 %; :attr:`vj.audio.beat.BeatTracker.confidence`); below 0.6 it emits no beats (0 with aubio's tracker).
+            ±4 % of ``bpm``, half or double it: :attr:`vj.audio.beat.BeatTracker.confidence`); below 0.6 it emits
+            no beats (0 with aubio's tracker).
         pitch_midi: estimated fundamental as a fractional MIDI note number; 0 when unvoiced.
         pitch_confidence: confidence of the pitch estimate, 0..1.
         chroma: float32 [shape=(12,)] pitch-class energy C..B, normalised so the maximum is 1 (all 0 in silence).
