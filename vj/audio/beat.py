@@ -296,21 +296,8 @@ class BeatTracker:
         m = min(int(math.ceil(period)), self._max_p)
         if mean <= 1e-12 or k < 2:
             return 0.0
-        idx = self._sidx[:m, :k]
-        np.multiply(self._skk[:, :k], period, out=idx)
-        idx += self._phi[:m]
-        np.subtract(n - 1.0, idx, out=idx)
-        np.clip(idx, 0.0, n - 1.000001, out=idx)
-        i0 = self._si0[:m, :k]
-        i0[:] = idx
-        idx -= i0
-        v0, v1 = self._sv0[:m, :k], self._sv1[:m, :k]
-        np.take(self._odf, i0, out=v0)
-        i0 += 1
-        np.take(self._odf, i0, out=v1)
-        v1 -= v0
-        v1 *= idx
-        v0 += v1
+        v0 = self._grid(period, self._skk[:, :k], self._sidx[:m, :k], self._si0[:m, :k], self._sv0[:m, :k],
+                        self._sv1[:m, :k])
         sc = self._sscore[:m]
         np.mean(v0, axis=1, out=sc)
         return float(sc.max()) / mean
@@ -345,25 +332,31 @@ class BeatTracker:
         i = int(np.argmin(np.abs(self._bpms - bpm)))
         return int(self._conf_lo[i]), int(self._conf_hi[i])
 
-    def _measure_phase(self) -> tuple[float, float, np.ndarray]:
-        """Score phases φ = 0..P-1 (frames since the last beat). Returns (best φ, its score, scores)."""
-        p = self._period
-        m = int(math.ceil(p))
-        idx = self._pidx[:m]
-        np.multiply(self._kk, p, out=idx)  # k * P
+    def _grid(self, period: float, kk: np.ndarray, idx: np.ndarray, i0: np.ndarray, v0: np.ndarray,
+              v1: np.ndarray) -> np.ndarray:
+        """The envelope at ``now - φ - k·period`` for phases φ = 0..m-1 (rows) and beats back k = ``kk`` (columns),
+        linearly interpolated, into the preallocated [m, K] buffers ``idx`` (float), ``i0`` (intp), ``v0``, ``v1``
+        (float); returns ``v0``."""
+        m = idx.shape[0]
+        np.multiply(kk, period, out=idx)  # k * P
         idx += self._phi[:m]  # + φ
         np.subtract(self._n - 1.0, idx, out=idx)  # position in the buffer (newest = n - 1)
         np.clip(idx, 0.0, self._n - 1.000001, out=idx)
-        i0 = self._pi0[:m]
         i0[:] = idx  # truncation == floor for idx >= 0; i0 <= n - 2
         idx -= i0  # fractional part
-        v0, v1 = self._pv0[:m], self._pv1[:m]
         np.take(self._odf, i0, out=v0)
         i0 += 1
         np.take(self._odf, i0, out=v1)
         v1 -= v0
         v1 *= idx
         v0 += v1
+        return v0
+
+    def _measure_phase(self) -> tuple[float, float, np.ndarray]:
+        """Score phases φ = 0..P-1 (frames since the last beat). Returns (best φ, its score, scores)."""
+        p = self._period
+        m = int(math.ceil(p))
+        v0 = self._grid(p, self._kk, self._pidx[:m], self._pi0[:m], self._pv0[:m], self._pv1[:m])
         v0 *= self._kw
         sc = self._pscore[:m]
         np.sum(v0, axis=1, out=sc)
