@@ -22,7 +22,7 @@ def _all_finite(f: Features) -> bool:
 
 
 def _in_ranges(f: Features) -> bool:
-    unit = [f.level, f.bass, f.mid, f.high, f.onset_strength, f.beat_phase, f.pitch_confidence]
+    unit = [f.level, f.bass, f.mid, f.high, f.onset_strength, f.onset_peak, f.beat_phase, f.pitch_confidence]
     return (all(0.0 <= v <= 1.0 for v in unit) and -120.0 <= f.loudness_db <= 13.0 and f.rms >= 0
             and f.chroma.shape == (12,) and float(f.chroma.min()) >= 0 and float(f.chroma.max()) <= 1.0 + 1e-6)
 
@@ -38,6 +38,26 @@ def pop(demo_audio):
 @pytest.fixture(scope="module")
 def pop_feats(pop):
     return analyze_signal(pop, SR, HOP)
+
+
+def test_onset_peak_holds_each_hit_for_a_video_frame(pop_feats):
+    """``onset_peak`` is the flux peak of the last 1/30 s: sampled at 30 fps (as a video frame samples the newest
+    hop) it still sees every kick's flux peak, where ``onset_strength`` sampled alike misses most of them."""
+    from vj.audio import demo
+
+    strength = np.array([f.onset_strength for f in pop_feats])
+    peak = np.array([f.onset_peak for f in pop_feats])
+    assert np.all(peak >= strength - 1e-12)
+    times = np.array([f.time_s for f in pop_feats])
+    sampled = np.searchsorted(times, np.arange(1, 12 * 30) / 30.0, side="right") - 1  # newest hop per frame
+    caught_peak, caught_strength = [], []
+    for kick in (k for k in demo.KICK_TIMES_S if 6.0 < k < 11.5):
+        hop_max = strength[(times >= kick) & (times < kick + 0.06)].max()
+        frames = sampled[(sampled >= 0) & (times[sampled] >= kick) & (times[sampled] < kick + 0.06)]
+        caught_peak.append(peak[frames].max() / hop_max)
+        caught_strength.append(strength[frames].max() / hop_max)
+    assert np.median(caught_peak) > 0.95 and min(caught_peak) > 0.8
+    assert np.median(caught_strength) < np.median(caught_peak) - 0.1
 
 
 def test_offline_driver_shape_and_times():

@@ -3,8 +3,7 @@
 One :class:`StreamingAnalyzer` is fed exactly ``hop_size`` mono samples per call — by the live audio callback
 (in real time) and by :func:`analyze_signal` (offline render / ``vj analyze``), so both see the same numbers.
 Every buffer is allocated in ``__init__``; :meth:`StreamingAnalyzer.process` does no I/O, logging or locking and
-allocates nothing but the returned record (its 12-value chroma copy, and the small tuples its stages
-hand on).
+allocates nothing but the returned record (its 12-value chroma copy, and the small tuples its stages hand on).
 
 Per hop it computes
 
@@ -16,7 +15,7 @@ Per hop it computes
   gain = target − envelope, clamped; the gained signal feeds everything below, so detection is level-invariant;
 * bands: bass/mid/high energy from a 2048-sample Hann FFT, each normalised against its recent range;
 * onsets: aubio's onset detector (default ``specflux``, chosen by measurement; see docs/benchmarks.md),
-  suppressed in silence;
+  suppressed in silence; ``onset_peak``, the flux's peak over the last 1/30 s, for frame-rate consumers;
 * beats: :class:`vj.audio.beat.BeatTracker` fed by a log-magnitude spectral-flux envelope (or aubio's own
   tempo tracker with ``beat_tracker="aubio"``);
 * bars and sections: :class:`vj.audio.bars.BarTracker` (meter, downbeat, bar phase, phrases) and
@@ -84,13 +83,8 @@ class StreamingAnalyzer:
         self._n_long = max(cfg.chroma_fft_size, 2 * hop)
         self._n_short = min(2048 if sr <= 50000 else 4096, self._n_long)
         self._clock = BeatTracker(
-            self.frame_rate,
-            min_bpm=cfg.min_bpm,
-            max_bpm=cfg.max_bpm,
-            prior_bpm=cfg.prior_bpm,
-            prior_octaves=cfg.prior_octaves,
-            warmup_s=cfg.beat_warmup_s,
-            min_confidence=cfg.beat_min_confidence,
+            self.frame_rate, min_bpm=cfg.min_bpm, max_bpm=cfg.max_bpm, prior_bpm=cfg.prior_bpm,
+            prior_octaves=cfg.prior_octaves, warmup_s=cfg.beat_warmup_s, min_confidence=cfg.beat_min_confidence,
             latency_frames=(self._n_short / 4) / hop,  # Hann-window flux peaks ~1/4 window after the onset
             tempo_every=max(1, round(self.frame_rate / 10.0)),  # ~10 tempo updates/s whatever the hop
             phase_every=max(1, round(self.frame_rate / 40.0)),  # ~40 phase measurements/s
@@ -143,6 +137,7 @@ class StreamingAnalyzer:
         # the flux of one hop grows with the hop (more change between frames): the floor is set for 512 samples
         self._onset_min_flux = cfg.onset_min_flux * min(1.0, hop / 512.0)
         self._odf_recent = np.zeros(max(1, int(round(0.05 * self.frame_rate))))  # last ~50 ms of flux
+        self._peak_hops = np.arange(max(1, min(len(self._odf_recent), round(self.frame_rate / 30.0))))  # 1/30 s
         self.reset()
 
     def _make_aubio(self) -> None:
@@ -221,7 +216,7 @@ class StreamingAnalyzer:
         loud_db, silent, gain, rms, level = self._loudness(mean)
         self._push_ring()
         bass, mid, high, odf, onset_strength = self._spectrum(silent)
-        onset = self._onset(odf, silent)
+        onset, onset_peak = self._onset(odf, silent)
         beat, bpm, beat_phase = self._beat(odf, silent)
         pm, conf = self._pitch(silent)
         chroma = self._chroma_of_ring(silent)
@@ -238,6 +233,7 @@ class StreamingAnalyzer:
             high=high,
             onset=onset,
             onset_strength=onset_strength,
+            onset_peak=onset_peak,
             onset_count=self._onset_count,
             beat=beat,
             beat_count=self._beat_count,
@@ -393,17 +389,19 @@ class StreamingAnalyzer:
         onset_strength = 0.0 if silent else min(odf / self._odf_max, 1.0)
         return bass, mid, high, odf, onset_strength
 
-    def _onset(self, odf: float, silent: bool) -> bool:
+    def _onset(self, odf: float, silent: bool) -> tuple[bool, float]:
         """aubio's onset detector on the gained hop, confirmed by vj's own flux: aubio's peak picker is relative
         and fires on the flux ripple of a steady tone; a real onset (after gain control) lifts the flux within
-        the last ~50 ms above ``onset_min_flux``. Suppressed in silence; counted in the onset counter."""
-        self._odf_recent[self.hop_index % len(self._odf_recent)] = odf
-        onset = bool(self._onset_det(self._g)[0]) and not silent
-        if onset and float(self._odf_recent.max()) < self._onset_min_flux:
-            onset = False
-        if onset:
-            self._onset_count += 1
-        return onset
+        the last ~50 ms above ``onset_min_flux``. Suppressed in silence; counted in the onset counter.
+
+        Returns:
+            ``(onset, onset_peak)``: this hop has an onset; the largest normalised flux of the last 1/30 s."""
+        r = self._odf_recent
+        r[self.hop_index % len(r)] = odf
+        onset = bool(self._onset_det(self._g)[0]) and not silent and float(r.max()) >= self._onset_min_flux
+        self._onset_count += onset
+        peak = float(r[(self.hop_index - self._peak_hops) % len(r)].max())
+        return onset, 0.0 if silent else min(peak / self._odf_max, 1.0)
 
     def _beat(self, odf: float, silent: bool) -> tuple[bool, float, float]:
         """One step of the beat tracker (:class:`vj.audio.beat.BeatTracker` on the flux, or aubio's tempo

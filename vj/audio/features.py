@@ -38,6 +38,8 @@ class Features:
         onset: True if an onset was detected in this hop.
         onset_strength: onset detection function value (spectral flux), normalised 0..1 by its decaying maximum
             (0 in silence).
+        onset_peak: the largest ``onset_strength`` of the hops in the last 1/30 s (one video frame at 30 fps;
+            at least one hop), 0..1 — what a frame-rate consumer samples so it misses no hit between two frames.
         onset_count: number of onsets since the stream started (latched event counter).
         beat: True if a beat fell in this hop.
         beat_count: number of beats since the stream started (latched event counter).
@@ -81,6 +83,7 @@ class Features:
     high: float = 0.0
     onset: bool = False
     onset_strength: float = 0.0
+    onset_peak: float = 0.0
     onset_count: int = 0
     beat: bool = False
     beat_count: int = 0
