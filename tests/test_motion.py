@@ -11,7 +11,7 @@ from vj.mapping import Mapper, MappingSettings, map_offline
 from vj.motion import BeatPulse, envelope, envelope_integral
 
 FPS = 30.0
-OFF = dict(pulse=0.0, calm=0.0, class_beat=0.0, truncation_pulse=0.0)
+OFF = dict(pulse=0.0, calm=0.0, onset_follow=0.0, class_beat=0.0, truncation_pulse=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,11 @@ def test_steps_on_the_beat_are_larger(demo_frames, lookahead):
     assert on_off_ratio(st, beat_frames(len(st))) >= 2.5
 
 
+PULSE_ONLY = dict(onset_follow=0.0)  # the onset follower adds each kick's flux a frame later: timing of the pulse alone
+
+
 def test_jolt_lands_on_the_beat_with_lookahead(demo_frames):
-    st = steps(map_offline(demo_frames, MappingSettings(), seed=3, lookahead=True))
+    st = steps(map_offline(demo_frames, MappingSettings(**PULSE_ONLY), seed=3, lookahead=True))
     off = peak_offsets(st, beat_frames(len(st)))
     assert np.all(np.abs(off) <= 1), off
     assert np.mean(off == 0) >= 0.7
@@ -85,10 +88,36 @@ def test_jolt_lands_on_the_beat_with_lookahead(demo_frames):
 def test_jolt_lands_on_the_beat_causally(demo_frames):
     """Live is causal: the pulse is scheduled from the tracker's phase before the beat, so it peaks on the beat
     frame or the next, not a beat report later."""
-    st = steps(map_offline(demo_frames, MappingSettings(), seed=3, lookahead=False))
+    st = steps(map_offline(demo_frames, MappingSettings(**PULSE_ONLY), seed=3, lookahead=False))
     off = peak_offsets(st, beat_frames(len(st)))
     assert np.mean(np.abs(off) <= 1) >= 0.9, off
     assert np.mean(off == 0) >= 0.5, off
+
+
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_onset_follower_moves_with_every_hit(demo_frames, lookahead):
+    """``onset_follow`` alone: the noise step follows each frame's hit strength (kicks, snares, and hats at 0.4);
+    at 0 the step does not know the hits."""
+    from vj.motion import hit_strength
+
+    hits = np.array([hit_strength(f) for f in demo_frames])[1:]
+    only = dict(OFF, onset_follow=1.0, tempo_sensitivity=0.25)
+    follow = steps(map_offline(demo_frames, MappingSettings(**only), seed=3, lookahead=lookahead))[1:]
+    none = steps(map_offline(demo_frames, MappingSettings(**dict(only, onset_follow=0.0)), seed=3,
+                             lookahead=lookahead))[1:]
+    assert np.corrcoef(follow, hits)[0, 1] > 0.8
+    assert np.corrcoef(none, hits)[0, 1] < 0.5
+
+
+def test_hit_strength_weights_hats_down():
+    from vj.motion import hit_strength
+
+    kick = Features(silent=False, onset_peak=0.9, bass=1.0, mid=0.3)
+    hat = Features(silent=False, onset_peak=0.9, bass=0.0, mid=0.0, high=1.0)
+    assert hit_strength(kick) == pytest.approx(0.9)
+    assert hit_strength(hat) == pytest.approx(0.36)
+    assert hit_strength(Features(silent=True, onset_peak=0.9, bass=1.0)) == 0.0
+    assert hit_strength(Features(silent=False, onset_peak=float("nan"), bass=1.0)) == 0.0
 
 
 def test_silence_rests(demo_frames):

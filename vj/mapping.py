@@ -42,7 +42,7 @@ import numpy as np
 from vj.audio.features import Features
 from vj.errors import VJError
 from vj.latents import DIM_Z, NUM_CLASSES, LatentTrack
-from vj.motion import BeatPulse, decay_s, offline_events
+from vj.motion import BeatPulse, decay_s, hit_strength, offline_events
 from vj.parameters import LIVE, mapping_ranges, setting
 
 __all__ = ["LatentTrack", "Latents", "Mapper", "MappingSettings", "map_offline", "pick_classes", "truncated_noise"]
@@ -83,6 +83,8 @@ class MappingSettings:
         beat_kick: 0..1, extra noise jump when a beat is reported (live extra; 0 = the original's behaviour).
         pulse: 0..1, depth of the beat-locked noise jolt (:mod:`vj.motion`; 0 = none).
         calm: 0..1, reduction of the steady loudness motion (0 = the original's, 1 = none between beats).
+        onset_follow: 0..1, noise step with each frame's onset strength (:attr:`Features.onset_peak`, weighted
+            towards the bass and mids; 0 = none).
         class_beat: 0..1, class mix moves on the beats and 0.6× as fast on average (0 = the original's follower).
         truncation_pulse: 0..1, truncation swing on each beat (±0.15 at 1; down when truncation > 0.8).
         pulse_lead_s: 0..0.3 [s], how far ahead of the analysis the pulse is evaluated (display latency).
@@ -102,6 +104,7 @@ class MappingSettings:
     beat_kick: float = _default("beat_kick")
     pulse: float = _default("pulse")
     calm: float = _default("calm")
+    onset_follow: float = _default("onset_follow")
     class_beat: float = _default("class_beat")
     truncation_pulse: float = _default("truncation_pulse")
     pulse_lead_s: float = _default("pulse_lead_s")
@@ -190,6 +193,7 @@ class Mapper:
 
     JITTER_PERIOD_S = 200 / REF_FPS  # the original re-draws its jitter mask every 200 frames
     PULSE_GAIN = 4.0  # noise step at a pulse's peak frame, in units of tempo_sensitivity (at pulse = 1)
+    FOLLOW_GAIN = 2.0  # noise step per reference frame at onset strength 1, in units of tempo_sensitivity
 
     def __init__(self, settings: MappingSettings | None = None, seed: int = 0):
         self.settings = (settings or MappingSettings()).validate()
@@ -324,7 +328,8 @@ class Mapper:
         np.add.at(cv, np.asarray(classes[: len(order)]), w.astype(np.float32) * s.depth)
         return cv
 
-    def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float, jolt_s: float = 0.0) -> None:
+    def _noise_step(self, level: float, rise: float, beat: bool, dt_s: float, jolt_s: float = 0.0,
+                    follow: float = 0.0) -> None:
         s = self.settings
         frames = dt_s * REF_FPS  # the original's motion is per frame at ~30 fps
         self._jitter_age_s += dt_s
@@ -340,6 +345,8 @@ class Mapper:
         self._last_update = update.astype(np.float32)
         # the pulse bypasses the 1:3 blend (which would smear it over ~4 frames): it lands where it is scheduled
         jolt = self.PULSE_GAIN * s.pulse * s.tempo_sensitivity * s.speed * jolt_s * REF_FPS
+        # so does the onset follower: this frame's hits, at once (a steady follower would lag them)
+        jolt += self.FOLLOW_GAIN * s.onset_follow * s.tempo_sensitivity * s.speed * follow * frames
         self.noise = (self.noise + self._last_update + jolt * self._direction * self._jitter_mask).astype(np.float32)
         bound = max(2.0 * s.truncation - s.tempo_sensitivity, 0.05)
         self._direction[self.noise >= bound] = -1.0
@@ -376,7 +383,7 @@ class Mapper:
         jolt = self._advance_pulse(f, dt)
         weights = self._class_targets(chroma, dt)
         cv = self._class_vector(self._smooth(weights))
-        self._noise_step(level, rise, beat, dt, jolt)
+        self._noise_step(level, rise, beat, dt, jolt, hit_strength(f))
         return Latents(self.noise.copy(), cv, self._truncation(), f.hop_index, f.capture_time_s)
 
     def _advance_pulse(self, f: Features, dt_s: float) -> float:
@@ -452,7 +459,7 @@ def map_offline(
             weights[i] = mapper._class_targets(chroma[i], dt)
             beat = prev_beats is not None and f.beat_count > prev_beats
             prev_beats = f.beat_count
-            mapper._noise_step(float(levels[i]), float(rises[i]), beat, dt, jolt)
+            mapper._noise_step(float(levels[i]), float(rises[i]), beat, dt, jolt, hit_strength(f))
             noise[i], truncs[i] = mapper.noise, mapper._truncation()
         smoothed = _centred_average(weights, int(round(s.smooth_factor)))
         for i in range(n):

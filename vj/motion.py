@@ -42,6 +42,30 @@ BEAT_DELAY_S = 0.012
 ONSET_DELAY_S = 0.034
 
 
+def hit_strength(f: Features) -> float:
+    """How hard this frame was hit, 0..1: :attr:`Features.onset_peak` weighted ``0.4 + 0.6 × max(bass, mid)``, so a
+    hi-hat alone counts at most 0.4 as much as a kick or a snare (0 in silence or for non-finite features).
+
+    What the onset follower (``gan.onset_follow``) moves the noise vector by, and what the onset flash
+    (``fx.flash.amount``) is triggered by: the analysis's own flux peaks within a hop of the attack, while the
+    confirmed onset detector (``Features.onset``) reports 35–80 ms after it.
+    """
+    vals = (f.onset_peak, f.bass, f.mid)
+    if f.silent or not all(math.isfinite(v) for v in vals):
+        return 0.0
+    peak, bass, mid = (min(max(float(v), 0.0), 1.0) for v in vals)
+    return peak * (0.4 + 0.6 * max(bass, mid))
+
+
+def beat_distance_s(f: Features) -> float | None:
+    """Time from ``f``'s hop to the beat clock's nearest beat, past or next [s], 0..half a period; None while the
+    clock emits no beats (tempo unknown or not yet confident)."""
+    if not (math.isfinite(f.bpm) and f.bpm > 0) or f.beat_count <= 0 or not math.isfinite(f.beat_phase):
+        return None
+    phase = min(max(float(f.beat_phase), 0.0), 1.0)
+    return min(phase, 1.0 - phase) * 60.0 / f.bpm
+
+
 def decay_s(period_s: float) -> float:
     """Decay time constant of a pulse [s]: a sixth of the beat period (e^-6 left at the next beat)."""
     return max(period_s, 0.2) / 6.0

@@ -11,7 +11,7 @@ This is the table the rest reads (nothing else states a range or a default):
 Two contexts, one declaration. ``vj live`` starts from :attr:`Param.default`, tuned for a show. ``vj render``
 starts from the deep music visualizer's own defaults where they differ (:attr:`Param.render_default`: truncation
 1; no pulse lead, since offline frames are aligned with the audio). The beat-locked reactions (``gan.pulse``,
-``gan.calm``, ``gan.class_beat``, ``gan.truncation_pulse``) are on in both; all at 0 give the original's motion.
+``gan.calm``, ``gan.onset_follow``, ``gan.class_beat``, ``gan.truncation_pulse``) are on in both; all at 0 give the original's motion.
 Smoothing is one parameter with two
 spellings: live sets ``gan.smooth_s`` in seconds (frame-rate independent); the mapping keeps the original's
 ``smooth_factor`` in video frames, and :attr:`Param.per_second` declares the conversion (frames = s × fps).
@@ -122,11 +122,15 @@ LIVE: tuple[Param, ...] = (
        mapping="pulse"),
     _p("gan.calm", 0.7, 0.0, 1.0, doc="how much the steady loudness motion between beats is reduced",
        mapping="calm"),
+    _p("gan.onset_follow", 0.5, 0.0, 1.0, doc="noise step with each frame's onset strength (every hit nudges)",
+       mapping="onset_follow"),
     _p("gan.class_beat", 0.8, 0.0, 1.0, doc="class mix moves on the beats (and slower between them)",
        mapping="class_beat"),
     _p("gan.truncation_pulse", 0.3, 0.0, 1.0, doc="truncation swing on each beat", mapping="truncation_pulse"),
     _p("gan.pulse_lead_s", 0.08, 0.0, 0.3, unit="s", doc="how early the pulse starts (generator + display latency)",
        mapping="pulse_lead_s", render_default=0.0),
+    _p("gan.pulse_lead_auto", 1, 0, 1, "bool", doc="live: gan.pulse_lead_s follows the measured sound-to-picture latency",
+       render_default=0),
     # effects
     _p("fx.flash.amount", 0.3, doc="white flash on onsets"),
     _p("fx.zoom.amount", 0.3, doc="zoom punch on beats"),

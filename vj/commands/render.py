@@ -27,6 +27,7 @@ def _mapping_flag(group, flag: str, field: str, what: str, default=True) -> None
 _REACTIONS = (
     ("--pulse", "pulse", "noise jolt on each beat, decaying within the beat"),
     ("--calm", "calm", "reduction of the steady loudness motion"),
+    ("--onset-follow", "onset_follow", "noise step with each frame's onset strength"),
     ("--class-beat", "class_beat", "class mix moves on the beats"),
     ("--truncation-pulse", "truncation_pulse", "truncation swing on each beat"),
     ("--pulse-lead", "pulse_lead_s", "how early the pulse starts"),
