@@ -255,6 +255,27 @@ def test_fx_envelopes():
     assert fx.update(1.1, 0.1, 0, 0, 0.0, {"blackout": 1.0})["u_blackout"] == 1.0
 
 
+def test_onset_flash_on_hits_near_the_beat_not_on_hats_or_off_beats():
+    """With a hit strength the flash starts as the hit rises past FLASH_HIT, once per hit (re-armed below
+    FLASH_REARM); a hi-hat's weaker hit never flashes; with a beat clock, only hits near one of its beats do."""
+    p = {"fx.flash.amount": 1.0}
+
+    def flashes(hits, beat_distance=None):
+        fx = FxState()
+        for i, h in enumerate(hits):
+            fx.update(i / 60, 1 / 60, onsets=1, beats=0, level=0.5, p=p, hit=h, beat_distance_s=beat_distance)
+        return fx.flashes
+
+    kick = ([0.0, 0.9, 0.8, 0.6, 0.3, 0.1] + [0.0] * 24) * 2  # two kicks 0.5 s apart
+    assert flashes(kick) == 2  # each kick once (onsets=1 on every frame does not matter with a hit given)
+    assert flashes([0.0, 0.9, 0.3, 0.9, 0.0]) == 1  # not re-armed between: one flash
+    assert flashes([0.0, 0.36, 0.36, 0.0] * 10) == 0  # a hat alone: hit_strength at most 0.4
+    assert flashes(kick, beat_distance=0.02) == 2 and flashes(kick, beat_distance=0.2) == 0
+    assert flashes([float("nan"), 0.9]) == 1
+    fx = FxState()
+    assert fx.update(0.0, 1 / 60, onsets=1, beats=0, level=0.5, p=p)["u_flash"] > 0.7  # no hit given: onsets
+
+
 def test_interpolation_clock_measures_interval():
     c = InterpolationClock(initial_interval_s=1.0, smoothing=1.0)
     assert c.t(0.0) == 1.0  # no frame yet: show the newest

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from vj.motion import beat_distance_s, hit_strength
+
 #: The most full-frame flashes per second, whatever the parameters ask for.
 MAX_FLASH_HZ = 3.0
 
@@ -120,6 +122,12 @@ def auto_levels(image: np.ndarray, lo_pct: float = 1.0, hi_pct: float = 99.0) ->
     return lo, hi
 
 
+def hit_and_beat(f) -> tuple[float | None, float | None]:
+    """``(hit, beat_distance_s)`` of the newest features for :meth:`FxState.update`; ``(None, None)`` before the
+    first hop (``f`` None)."""
+    return (None, None) if f is None else (hit_strength(f), beat_distance_s(f))
+
+
 class FxState:
     """Envelopes of the audio-reactive effects, advanced once per display frame.
 
@@ -128,6 +136,9 @@ class FxState:
     """
 
     FLASH_DECAY_S = 0.12  #: time constant of the onset flash
+    FLASH_HIT = 0.5  #: hit strength (:func:`vj.motion.hit_strength`) that starts a flash ...
+    FLASH_REARM = 0.25  #: ... once it has fallen below this since the previous one (one flash per hit)
+    FLASH_BEAT_WINDOW_S = 0.07  #: with a beat clock, only hits this close to one of its beats flash
     ZOOM_DECAY_S = 0.18  #: time constant of the beat zoom punch
     ZOOM_MAX = 0.15  #: zoom at amount 1 on a beat (fraction of the image)
     HUE_TURNS_PER_S = 0.25  #: hue rotation speed at amount 1 [turns/s]
@@ -139,8 +150,21 @@ class FxState:
         self.zoom_env = 0.0
         self.hue_phase = 0.0  # turns
         self.flashes = 0
+        self._armed = True
 
-    def update(self, now_s: float, dt_s: float, onsets: int, beats: int, level: float, p: dict) -> dict:
+    def _flash_due(self, onsets: int, hit: float | None, beat_distance_s: float | None) -> bool:
+        if hit is None:  # no hit strength given: every reported onset asks for a flash
+            return onsets > 0
+        hit = float(hit) if math.isfinite(hit) else 0.0
+        if hit < self.FLASH_REARM:
+            self._armed = True
+        if not self._armed or hit < self.FLASH_HIT:
+            return False
+        self._armed = False
+        return beat_distance_s is None or beat_distance_s <= self.FLASH_BEAT_WINDOW_S
+
+    def update(self, now_s: float, dt_s: float, onsets: int, beats: int, level: float, p: dict,
+               hit: float | None = None, beat_distance_s: float | None = None) -> dict:
         """Advance the envelopes and return the post-effect uniforms.
 
         Args:
@@ -150,6 +174,12 @@ class FxState:
             level: input level 0..1 (drives the RGB shift).
             p: the registry's values (``registry.snapshot()`` or a dict with the ``fx.*``, ``master``,
                 ``blackout``, ``strobe`` names).
+            hit: this frame's hit strength 0..1 (:func:`vj.motion.hit_strength`); given, the onset flash starts
+                when it rises past :attr:`FLASH_HIT` (a kick or a snare as it happens, not the onset detector's
+                report 35–80 ms later, and never a hi-hat alone); None = on every reported onset.
+            beat_distance_s: time to the beat clock's nearest beat [s] (:func:`vj.motion.beat_distance_s`); given,
+                only hits within :attr:`FLASH_BEAT_WINDOW_S` of a beat flash (the kick, not the off-beat
+                hits); None = no beat clock yet, any hit.
 
         Returns:
             dict of uniform name → value for ``post.frag``.
@@ -157,7 +187,8 @@ class FxState:
         dt = min(max(dt_s, 0.0), 0.5)
         self.flash_env *= math.exp(-dt / self.FLASH_DECAY_S)
         self.zoom_env *= math.exp(-dt / self.ZOOM_DECAY_S)
-        if onsets > 0 and p.get("fx.flash.amount", 0.0) > 0 and self.limiter.allow(now_s):
+        if self._flash_due(onsets, hit, beat_distance_s) and p.get("fx.flash.amount", 0.0) > 0 \
+                and self.limiter.allow(now_s):
             self.flash_env = 1.0
             self.flashes += 1
         if beats > 0:

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vj.display.fx import FxState, auto_levels
+from vj.display.fx import FxState, hit_and_beat, auto_levels
 from vj.engine.slots import EventLatch
 from vj.errors import VJError
 
@@ -67,7 +67,7 @@ def fx_timeline(times_s: Iterable[float], features: Iterable, params: Iterable[d
         else:
             n_beat = beats.update(f.beat_count) if f is not None else 0
         level = f.level if f is not None else 0.0
-        u = fx.update(t, dt, n_on, n_beat, level, p)
+        u = fx.update(t, dt, n_on, n_beat, level, p, *hit_and_beat(f))
         out.append(FrameFx(u, float(p.get("fx.sharpen.amount", 0.0)), p.get("fx.levels.amount", 0.0) > 0,
                            p.get("freeze", 0.0) >= 0.5))
     return out

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vj.clock import now_s
-from vj.display.fx import FxState, InterpolationClock, auto_levels
+from vj.display.fx import FxState, hit_and_beat, InterpolationClock, auto_levels
 from vj.engine.slots import EventLatch
 
 log = logging.getLogger("vj")
@@ -270,7 +270,7 @@ class Show:
         else:
             beats = self.beats.update(f.beat_count) if f is not None else 0
         level = f.level if f is not None else 0.0
-        fx = self.fx.update(now, dt, onsets, beats, level, p)
+        fx = self.fx.update(now, dt, onsets, beats, level, p, *hit_and_beat(f))
         self.pipeline.render(self.clock.t(now, freeze), p.get("fx.sharpen.amount", 0.0), fx)
         fbo = self.surface.screen_fbo()
         if fbo is not None:
