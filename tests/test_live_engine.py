@@ -66,7 +66,7 @@ def test_audio_front_analyses_every_hop_in_order_and_survives_errors():
     got = []
     front = AudioFront(FakeSource(200, delay_s=0.0005), slot,
                        analyzer_factory=lambda sr, hop: CountingAnalyzer(sr, hop, fail_every=50),
-                       on_audio=lambda hop, sr: got.append((hop.shape[0], sr)))
+                       on_audio=lambda hop, sr, t: got.append((hop.shape[0], sr)))
     front.start()
     deadline = time.monotonic() + 10
     while front.hops_analyzed + front.analysis_errors + front.skipped_hops < 200 and time.monotonic() < deadline:
@@ -146,6 +146,32 @@ def test_inference_step_survives_a_failing_generator_and_drifts_without_audio():
         th.step(3.3 + i / 10, 0.1)
     assert th.drifting and frames.take().hop_index == 7
     assert np.abs(noise[-1] - noise[-30]).mean() > 0.01
+
+
+def test_pulse_lead_follows_the_measured_latency():
+    """gan.pulse_lead_auto on: lead = measured latency + half the generator interval, clamped to 0.3 s; off, or
+    before anything is measured, the fader's value stands."""
+    from vj.control.params import ParamRegistry
+
+    reg = ParamRegistry()
+    latency = [None]
+    frames = FrameSlot()
+    th = InferenceThread(lambda lat, out=None: np.zeros((4, 4, 4), np.uint8), _mapper(), LatestSlot(), frames,
+                         registry=reg, latency_fn=lambda: latency[0])
+    for i in range(5):
+        th.step(i * 0.02, 0.02)
+    assert th.pulse_lead_s == pytest.approx(reg.get("gan.pulse_lead_s"))  # unmeasured: the fader
+    latency[0] = 0.031
+    for i in range(5, 10):
+        th.step(i * 0.02, 0.02)
+    assert th.pulse_lead_s == pytest.approx(0.031 + 0.01) and th.mapper._pulse.lead_s == pytest.approx(0.041)
+    latency[0] = 5.0
+    th.step(0.3, 0.02)
+    assert th.pulse_lead_s == pytest.approx(InferenceThread.MAX_LEAD_S)
+    reg.set("gan.pulse_lead_auto", 0)
+    reg.apply_pending()
+    th.step(0.32, 0.02)
+    assert th.pulse_lead_s == pytest.approx(reg.get("gan.pulse_lead_s"))
 
 
 def test_frame_fn_falls_back_to_eager_when_the_runner_fails(monkeypatch):
@@ -273,6 +299,47 @@ def test_recorder_writes_video_and_audio_and_drops_instead_of_waiting(tmp_path):
         assert sorted(s.type for s in c.streams) == ["audio", "video"]
         n = sum(1 for _ in c.decode(video=0))
     assert n == rec.frames_written >= 10
+
+
+def test_recorder_places_audio_at_its_capture_time(tmp_path):
+    """The audio track starts where its first hop was captured, not where it reached the recorder (the first
+    hop is late: it builds the analyser)."""
+    av = pytest.importorskip("av")
+    path = tmp_path / "rec.mp4"
+    t0 = time.perf_counter()
+    rec = Recorder(path, (64, 48), fps=10, t0_s=t0, audio_wait_s=1.0)
+    rec.start()
+    for i in range(16):  # hop i's last sample captured at t0 + 0.5 s + (i + 1) hops
+        rec.push_audio(np.full(1600, 0.1, np.float32), 16000, t0 + 0.5 + (i + 1) * 0.1)
+    for i in range(20):
+        rec.push_video(np.full((48, 64, 3), 10 * i, np.uint8), i / 10)
+    assert rec.close()
+    with av.open(str(path)) as c:  # where the sound starts in the decoded track (after the AAC priming)
+        v = c.streams.video[0]
+        frames = [(fr.time, fr.to_ndarray().mean(axis=0)) for fr in c.decode(audio=0)]
+        loud = [t + int(np.argmax(np.abs(x) > 0.05)) / 16000 for t, x in frames if np.any(np.abs(x) > 0.05)]
+        start = loud[0] - float(v.start_time * v.time_base)
+    assert start == pytest.approx(0.5, abs=0.02)
+
+
+def test_recorder_keeps_frames_at_their_show_time_after_a_catch_up(tmp_path):
+    """A burst of frames after a stall (two in one slot) must not push the rest of the recording later: the
+    extra frame is left out and every later frame keeps its own time (the earlier +1 bump drifted a frame per
+    burst)."""
+    av = pytest.importorskip("av")
+    path = tmp_path / "rec.mp4"
+    rec = Recorder(path, (64, 48), fps=10, t0_s=time.perf_counter(), audio_wait_s=0.0)
+    rec.start()
+    times = [0.0, 0.1, 0.2, 0.24, 0.3, 0.4, 0.5]
+    for i, t in enumerate(times):
+        rec.push_video(np.full((48, 64, 3), 30 * i, np.uint8), t)
+        time.sleep(0.02)
+    assert rec.close()
+    with av.open(str(path)) as c:
+        got = [(round(float(fr.time), 3), int(fr.to_ndarray(format="rgb24")[0, 0, 0])) for fr in c.decode(video=0)]
+    assert [t for t, _ in got] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert abs(got[3][1] - 30 * 4) <= 6  # the slot at 0.3 s shows the frame pushed at 0.3 s
+    assert rec.superseded_video == 1
 
 
 def test_recorder_refuses_a_missing_folder(tmp_path):

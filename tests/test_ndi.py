@@ -118,9 +118,9 @@ def test_write_config_names_the_peers_and_keeps_other_settings(tmp_path):
 def test_chain_calls_every_callback():
     got = []
     assert ndi.chain(None, None) is None
-    fn = ndi.chain(lambda h, r: got.append(("a", r)), None, lambda h, r: got.append(("b", r)))
-    fn(np.zeros(4, np.float32), 48000)
-    assert got == [("a", 48000), ("b", 48000)]
+    fn = ndi.chain(lambda h, r, t: got.append(("a", r, t)), None, lambda h, r, t: got.append(("b", r, t)))
+    fn(np.zeros(4, np.float32), 48000, 1.5)
+    assert got == [("a", 48000, 1.5), ("b", 48000, 1.5)]
 
 
 def test_odd_width_is_refused():

@@ -262,7 +262,7 @@ class LiveSession:
                                                self.showlog.audio if self.showlog and args.show_log_audio else None),
                                 analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync, args.tempo_range))
         self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
-                                         max_fps=args.gen_fps_cap)
+                                         max_fps=args.gen_fps_cap, latency_fn=self.stats.latency_s)
         self.surfaces = start_surfaces(SurfaceOptions.from_args(args), self.registry,
                                        window=getattr(self.surface, "window", None), features=self.features)
         stack.callback(self._quietly, "closing control surfaces", self.surfaces.close)
@@ -328,10 +328,11 @@ class LiveSession:
         show, stats = self.show, self.stats
         elapsed = now_s() - self.t0
         log.info("live: %.1f s, %d swaps (%.1f fps), %d generated frames shown (%.1f fps), latency p50 %s ms "
-                 "p95 %s ms, %d generated frames dropped, %d audio overflows",
+                 "p95 %s ms (beat pulse lead %s ms), %d generated frames dropped, %d audio overflows",
                  elapsed, show.swaps, show.swaps / max(elapsed, 1e-9), show.frames_shown,
                  show.frames_shown / max(elapsed, 1e-9), _fmt(stats.latency_ms(50)), _fmt(stats.latency_ms(95)),
-                 self.frames.overwritten, self.last_stats.get("audio_overflows", 0))
+                 _fmt(self.inference.pulse_lead_s * 1000.0), self.frames.overwritten,
+                 self.last_stats.get("audio_overflows", 0))
         recorder = self.recorder
         if recorder is not None:
             if recorder.error:

@@ -37,13 +37,13 @@ class AudioFront:
         analyzer_factory: ``factory(sample_rate [Hz], hop_size [samples])`` → object with
             ``process(hop float32 [hop_size], capture_time_s) -> Features``; built on the first hop (a live
             input only knows its rate once open) and rebuilt if the rate changes after a reconnect.
-        on_audio: optional ``fn(hop float32 [hop_size], sample_rate)`` called on the analysis thread for each hop
+        on_audio: optional ``fn(hop float32 [hop_size], sample_rate, capture_time_s)`` called on the analysis thread for each hop
             (the recorder's audio track); must not block.
         ring_hops: hops the ring holds (how far analysis may lag before hops are skipped).
     """
 
     def __init__(self, source, features: LatestSlot, analyzer_factory: Callable | None = None,
-                 on_audio: Callable[[np.ndarray, int], None] | None = None, ring_hops: int = 128):
+                 on_audio: Callable[[np.ndarray, int, float], None] | None = None, ring_hops: int = 128):
         self.source = source
         self.features = features
         self._factory = analyzer_factory or _default_analyzer
@@ -108,7 +108,7 @@ class AudioFront:
         self.features.put(f)
         if self.on_audio is not None:
             try:
-                self.on_audio(hop, rate)
+                self.on_audio(hop, rate, capture_time_s)
             except Exception:  # the recorder must not stop the show either
                 pass
 

@@ -174,16 +174,27 @@ class InferenceThread:
         frames: the frame slot to publish into.
         registry: the :class:`vj.control.params.ParamRegistry` (read with ``snapshot()``; ``classes``), or None.
         max_fps: most frames per second to generate (0 = no cap) [Hz].
+        latency_fn: ``fn() -> float | None``, the show's current sound-to-picture latency [s] (the median from
+            a hop's capture to the swap that first shows its frame), or None while unmeasured. With
+            ``gan.pulse_lead_auto`` on, the beat pulse's lead is that latency plus half the generator interval
+            (the display cross-fades a new frame in over one interval), so the jolt is *seen* on the beat on
+            whatever machine; :attr:`pulse_lead_s` says what it is.
     """
 
+    #: the most the automatic pulse lead may be [s] (the fader's range)
+    MAX_LEAD_S = 0.3
+
     def __init__(self, frame_fn: Callable, mapper, features: LatestSlot, frames: FrameSlot, registry=None,
-                 max_fps: float = 0.0):
+                 max_fps: float = 0.0, latency_fn: Callable[[], float | None] | None = None):
         self.frame_fn = frame_fn
         self.mapper = mapper
         self.features = features
         self.frames = frames
         self.registry = registry
         self.max_fps = float(max_fps)
+        self.latency_fn = latency_fn
+        self.pulse_lead_s = math.nan  #: the beat pulse's lead in use [s] (NaN until the first step)
+        self._interval_s = 0.0  # generator step interval, smoothed [s]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frame_id = 0
@@ -218,7 +229,18 @@ class InferenceThread:
     def _sync_controls(self) -> None:
         if self.registry is None:
             return
-        self.mapper.apply_params(self.registry.snapshot())
+        values = self.registry.snapshot()
+        self.mapper.apply_params(values)
+        settings = getattr(self.mapper, "settings", None)
+        if settings is not None and self.latency_fn is not None and values.get("gan.pulse_lead_auto", 0.0) >= 0.5:
+            try:
+                latency = self.latency_fn()
+            except Exception:  # noqa: BLE001 — a statistics hiccup keeps the fader's lead
+                latency = None
+            if latency is not None and math.isfinite(latency) and latency >= 0:
+                lead = latency + 0.5 * self._interval_s
+                settings.pulse_lead_s = min(max(lead, 0.0), self.MAX_LEAD_S)
+        self.pulse_lead_s = float(getattr(settings, "pulse_lead_s", math.nan))
         palette = self.registry.palette  # target = registry.classes; source/mix during a preset crossfade
         if palette.target or palette.source:
             try:
@@ -251,6 +273,8 @@ class InferenceThread:
         Returns:
             True unless the generator failed (a frame was published, or — the first pipelined step — is in flight).
         """
+        if 0.0 < dt_s < 1.0:
+            self._interval_s += (dt_s - self._interval_s) * (0.05 if self._interval_s else 1.0)
         self._sync_controls()
         seq, f = self.features.get()
         if seq != self._seen_seq:

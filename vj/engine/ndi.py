@@ -197,16 +197,16 @@ def add_arguments(parser) -> None:
 
 
 def chain(*callbacks):
-    """One ``fn(hop, sample_rate)`` calling each of ``callbacks`` that is not None (None if none is)."""
+    """One ``fn(hop, sample_rate, capture_time_s)`` calling each of ``callbacks`` that is not None (None if none is)."""
     fns = [c for c in callbacks if c is not None]
     if not fns:
         return None
     if len(fns) == 1:
         return fns[0]
 
-    def both(hop, rate):
+    def both(hop, rate, capture_time_s):
         for fn in fns:
-            fn(hop, rate)
+            fn(hop, rate, capture_time_s)
 
     return both
 
@@ -400,8 +400,9 @@ class NdiOutput:
         self._pending = True
 
     # -- analysis thread -------------------------------------------------------------------------------------
-    def push_audio(self, hop: np.ndarray, sample_rate: int) -> None:
-        """Queue one mono hop (float32 [n], -1..1) at ``sample_rate`` [Hz] for the NDI audio (never blocks)."""
+    def push_audio(self, hop: np.ndarray, sample_rate: int, capture_time_s: float | None = None) -> None:
+        """Queue one mono hop (float32 [n], -1..1) at ``sample_rate`` [Hz] for the NDI audio (never blocks;
+        ``capture_time_s`` is not needed: NDI timestamps on sending)."""
         if not self.audio or self._sender is None:
             return
         if int(sample_rate) != self.sample_rate or len(self._audio) > 2000:

@@ -7,8 +7,10 @@ encoder. An encoder thread owns the :class:`vj.engine.mp4.Mp4Writer`; the file i
 beside the target and renamed when it is complete, so a crash never leaves a truncated file under the requested
 name.
 
-Timing: a video frame's presentation time is its show time (seconds since the show started) at ``fps`` frames per
-second; audio starts at the show time of its first hop and then runs sample-exact.
+Timing: a video frame's presentation time is its show time (seconds since the show started) rounded to ``fps``
+frames per second — a frame whose slot is already written is left out, and a slot no frame reached is a gap
+that players fill with the frame before (earlier versions pushed such frames one slot later, so a recording
+drifted behind its sound by a frame for every catch-up after a stall); audio starts at the show time its first hop was captured and then runs sample-exact.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class Recorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped_video = 0  #: frames dropped because the encoder was behind
+        #: frames not written because an earlier one already holds their time slot (a frame's timestamp is its
+        #: show time rounded to the frame rate, never pushed later: a recording stays in step with its audio)
+        self.superseded_video = 0
         self.frames_written = 0
         self.audio_samples_written = 0
         self.error: str | None = None
@@ -80,10 +85,15 @@ class Recorder:
             self.dropped_video += 1
             return False
 
-    def push_audio(self, hop: np.ndarray, sample_rate: int) -> None:
-        """Queue one mono hop (float32 [n]) at ``sample_rate`` [Hz] (the analysis thread's ``on_audio``)."""
+    def push_audio(self, hop: np.ndarray, sample_rate: int, capture_time_s: float | None = None) -> None:
+        """Queue one mono hop (float32 [n]) at ``sample_rate`` [Hz] (the analysis thread's ``on_audio``).
+
+        The first hop places the audio track: its first sample at ``capture_time_s`` less the hop's duration
+        (the vj clock instant it was captured, [s]) or, without it, at the instant it is pushed. Anchoring on the
+        capture keeps analysis start-up (the first hop builds the analyser) out of the sound-to-picture offset."""
         if self._first_audio_s is None:
-            self._first_audio_s = now_s() - self.t0_s
+            start = now_s() if capture_time_s is None else float(capture_time_s) - len(hop) / max(int(sample_rate), 1)
+            self._first_audio_s = max(start - self.t0_s, 0.0)
             self._audio_rate = int(sample_rate)
         if int(sample_rate) == self._audio_rate and len(self._audio) < 20000:
             self._audio.append(np.array(hop, np.float32))
@@ -121,8 +131,11 @@ class Recorder:
                     rgb, t_s = self._video.get(timeout=0.05)
                 except queue.Empty:
                     rgb = None
-                if rgb is not None:
-                    pts = max(int(round(t_s * rate)), last_pts + 1)
+                if rgb is not None and int(round(t_s * rate)) <= last_pts:
+                    self.superseded_video += 1  # its slot is taken (a catch-up burst): keep time, not frames
+                    rgb = None
+                elif rgb is not None:
+                    pts = int(round(t_s * rate))
                     last_pts = pts
                     if rgb.shape[1] != self.size[0] or rgb.shape[0] != self.size[1]:
                         rgb = rgb[: self.size[1], : self.size[0]]

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import statistics
 from collections import deque
 
 
@@ -157,6 +158,14 @@ class StatsCollector:
             self._fh.flush()
             self.lines_written += 1
         return rec
+
+    def latency_s(self) -> float | None:
+        """Median latency over the recent frames [s], None if none yet (safe from any thread)."""
+        try:
+            recent = list(self.recent_latencies_s)
+        except RuntimeError:  # appended to while copied
+            return None
+        return float(statistics.median(recent)) if len(recent) >= 8 else None
 
     def latency_ms(self, q: float) -> float:
         """Rolling latency percentile over the recent frames [ms] (NaN if none)."""
