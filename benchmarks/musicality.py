@@ -42,11 +42,13 @@ BEAT_HALF_WIDTH = 2  # frames either side of a beat
 FLASH_STEP = 0.2 * 255  # mean-luma change that counts as a flash
 
 
-def read_video(path: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Decode a video to 64×64 grey frames and mean full-resolution luma.
+def read_video(path: str) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float | None]]:
+    """Decode a video to 64×64 grey frames and mean full-resolution luma, one per frame slot of its timeline (a
+    slot with no frame of its own, a gap in a live recording, repeats the frame before, as a player shows it).
 
     Returns:
-        grey: float32 [shape=(n, 64, 64)], 0..255; luma: float32 [shape=(n,)], 0..255; fps [Hz].
+        grey: float32 [shape=(n, 64, 64)], 0..255; luma: float32 [shape=(n,)], 0..255; fps [Hz];
+        ``(video_start_s, audio_start_s)``: the streams' start times [s] (audio None without an audio stream).
 
     Raises:
         av.error.FFmpegError, ValueError: unreadable file or no video stream.
@@ -57,15 +59,26 @@ def read_video(path: str) -> tuple[np.ndarray, np.ndarray, float]:
         if not container.streams.video:
             raise ValueError(f"{path}: no video stream")
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate)
+        fps = float(stream.base_rate or stream.average_rate or stream.guessed_rate)
+        v_start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        a_start = None
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            a_start = float(a.start_time * a.time_base) if a.start_time is not None else 0.0
         grey, luma = [], []
         for frame in container.decode(stream):
+            # a frame holds the screen until the next one's time: a gap in the timestamps repeats it
+            slot = int(round((float(frame.time) - v_start) * fps)) if frame.time is not None else len(grey)
             y = frame.to_ndarray(format="gray")
+            small = frame.reformat(width=64, height=64, format="gray", interpolation="AREA").to_ndarray()
+            while grey and len(grey) < slot:
+                grey.append(grey[-1])
+                luma.append(luma[-1])
             luma.append(float(y.mean()))
-            grey.append(frame.reformat(width=64, height=64, format="gray", interpolation="AREA").to_ndarray())
+            grey.append(small)
     if len(grey) < 3:
         raise ValueError(f"{path}: fewer than 3 video frames")
-    return np.asarray(grey, np.float32), np.asarray(luma, np.float32), fps
+    return np.asarray(grey, np.float32), np.asarray(luma, np.float32), fps, (v_start, a_start)
 
 
 def onset_strength(y: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +100,35 @@ def onset_strength(y: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512) ->
     return times, flux
 
 
-def per_frame(times_s: np.ndarray, values: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """Maximum of ``values`` within each frame interval ``((k−1)/fps, k/fps]``, k = 1 … n_frames−1."""
+def recording_offset_s(video: str, starts: tuple[float, float | None], y: np.ndarray, sr: int) -> float:
+    """The video's first frame on the clock of ``y`` [s].
+
+    A ``vj render`` file starts both streams at 0 (offset 0). A ``vj live --record`` file starts its audio where
+    its first hop was captured, and its AAC track carries the encoder's priming samples, which the stream start
+    time does not say; so the recording's own audio track is located in ``y`` by cross-correlation (±1 s) and
+    the video placed from it. Without an audio stream, or when the tracks do not match (normalised peak < 0.5),
+    the stream start times alone are used.
+    """
+    v_start, a_start = starts
+    if a_start is None:
+        return 0.0
+    from vj.audio.decode import load_audio
+
+    rec, _ = load_audio(video, sample_rate=sr)
+    n = min(len(rec), len(y), 15 * sr)
+    a, b = rec[:n].astype(np.float64), y[: n + sr].astype(np.float64)
+    size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
+    c = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)  # c[L] = Σ y[i + L] rec[i]
+    lags = np.r_[0:sr + 1, -sr:0]
+    best = int(lags[np.argmax(c[lags])])
+    peak = c[best % size] / (np.linalg.norm(a) * np.linalg.norm(b[max(best, 0): max(best, 0) + n]) + 1e-12)
+    return v_start - a_start + (best / sr if peak >= 0.5 else 0.0)
+
+
+def per_frame(times_s: np.ndarray, values: np.ndarray, n_frames: int, fps: float, offset_s: float = 0.0) -> np.ndarray:
+    """Maximum of ``values`` within each frame interval ``((k−1)/fps, k/fps]`` (+ ``offset_s``), k = 1 … n_frames−1."""
     out = np.zeros(n_frames - 1)
-    edges = np.searchsorted(times_s, np.arange(n_frames) / fps, side="right")
+    edges = np.searchsorted(times_s, np.arange(n_frames) / fps + offset_s, side="right")
     for k in range(1, n_frames):
         seg = values[edges[k - 1] : edges[k]]
         out[k - 1] = seg.max() if len(seg) else 0.0
@@ -147,22 +185,23 @@ def measure(video: str, audio: str, beats_file: str | None = None) -> dict:
     """All figures for one video and its audio (see the module docstring)."""
     from vj.audio.decode import load_audio
 
-    grey, luma, fps = read_video(video)
+    grey, luma, fps, starts = read_video(video)
     y, sr = load_audio(audio)
+    offset_s = recording_offset_s(video, starts, y, sr)
     v = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))  # v[k-1] = change from frame k-1 to k
     times, flux = onset_strength(y, sr)
-    o = per_frame(times, flux, len(grey), fps)
+    o = per_frame(times, flux, len(grey), fps, offset_s)
     n = min(len(v), len(o))
     v, o = v[:n], o[:n]
     beats = beat_times(audio, y, sr, beats_file)
-    beat_frames = np.round(beats * fps).astype(int) - 1  # index into v: the change arriving at that frame
+    beat_frames = np.round((beats - offset_s) * fps).astype(int) - 1  # index into v: the change arriving then
     beat_frames = beat_frames[(beat_frames >= 0) & (beat_frames < n)]
     rs = {lag: lagged_corr(v, o, lag) for lag in LAGS}
     best_lag = max(rs, key=lambda k: rs[k])
     shifted = {s: beat_ratio(v, beat_frames, s) for s in range(0, 6)}
     best_shift = max(shifted, key=lambda s: -1 if np.isnan(shifted[s]) else shifted[s])
     return {
-        "video": str(video), "audio": str(audio), "fps": fps, "frames": int(len(grey)),
+        "video": str(video), "audio": str(audio), "fps": fps, "frames": int(len(grey)), "offset_s": offset_s,
         "beats": int(len(beat_frames)),
         "motion_mean": float(v.mean()), "motion_cv": float(v.std() / v.mean()) if v.mean() > 0 else 0.0,
         "r_lag0": rs[0], "r_best": rs[best_lag], "r_best_lag": int(best_lag),
