@@ -149,8 +149,9 @@ def test_inference_step_survives_a_failing_generator_and_drifts_without_audio():
 
 
 def test_pulse_lead_follows_the_measured_latency():
-    """gan.pulse_lead_auto on: lead = measured latency + half the generator interval, clamped to 0.3 s; off, or
-    before anything is measured, the fader's value stands."""
+    """gan.pulse_lead_auto on: lead = measured latency + what the display's cross-fade adds (half the generator
+    interval less one display interval), clamped to 0.3 s; off, or before anything is measured, the fader's
+    value stands."""
     from vj.control.params import ParamRegistry
 
     reg = ParamRegistry()
@@ -165,6 +166,13 @@ def test_pulse_lead_follows_the_measured_latency():
     for i in range(5, 10):
         th.step(i * 0.02, 0.02)
     assert th.pulse_lead_s == pytest.approx(0.031 + 0.01) and th.mapper._pulse.lead_s == pytest.approx(0.041)
+    display = [1 / 240]  # a 240 Hz display: the 20 ms frames fade in over 20 ms, seen 10 − 4.2 ms later
+    th.display_interval_fn = lambda: display[0]
+    th.step(0.2, 0.02)
+    assert th.pulse_lead_s == pytest.approx(0.031 + 0.01 - 1 / 240)
+    display[0] = 1 / 60  # a 60 Hz display shows each 50 fps frame unblended: the latency alone
+    th.step(0.22, 0.02)
+    assert th.pulse_lead_s == pytest.approx(0.031)
     latency[0] = 5.0
     th.step(0.3, 0.02)
     assert th.pulse_lead_s == pytest.approx(InferenceThread.MAX_LEAD_S)

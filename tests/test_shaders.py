@@ -283,6 +283,14 @@ def test_interpolation_clock_measures_interval():
     c.frame_arrived(0.25)  # generator at 4 fps
     assert abs(c.interval_s - 0.25) < 1e-9
     assert c.t(0.25) == 0.0 and abs(c.t(0.375) - 0.5) < 1e-9 and c.t(1.0) == 1.0
+    # drawn for a 60 Hz display: the weight at the end of the picture's time on screen, so a new frame is part of
+    # the first picture after it arrives and the fade ends one display frame before the next is due
+    d = 1 / 60
+    assert abs(c.t(0.25, ahead_s=d) - d / 0.25) < 1e-9 and c.t(0.5 - d + 1e-9, ahead_s=d) == 1.0
+    fast = InterpolationClock(initial_interval_s=1.0, smoothing=1.0)
+    fast.frame_arrived(0.0)
+    fast.frame_arrived(1 / 60)  # a generator at the display's rate is shown unblended, at once
+    assert fast.t(1 / 60, ahead_s=d) == pytest.approx(1.0) and fast.t(1 / 60) == 0.0
 
 
 def test_auto_levels_points():

@@ -6,6 +6,7 @@ import json
 import threading
 
 import numpy as np
+import pytest
 
 from vj.engine.slots import EventLatch, FrameSlot, LatestSlot
 from vj.engine.stats import RateMeter, StatsCollector, percentile
@@ -107,3 +108,16 @@ def test_stats_collector_writes_one_line_per_second(tmp_path):
         assert key in rec
     assert abs(rec["latency_ms_p50"] - 200) < 1 and rec["source_state"] == "running"
     assert 55 < rec["display_fps"] < 65 and 2 < rec["gan_fps"] < 4
+    assert st.display_interval_s() == pytest.approx(1 / 60)
+
+
+def test_stats_display_interval_ignores_stalls():
+    st = StatsCollector(None, t0_s=0.0)
+    assert st.display_interval_s() is None
+    t = 0.0
+    for i in range(100):
+        t += 1 / 120 if i % 2 else 1 / 40  # uneven swaps average 1/60
+        st.swap(t)
+    assert st.display_interval_s() == pytest.approx(1 / 60, rel=0.35)
+    st.swap(t + 2.0)  # a two-second stall (a window drag, a GPU hiccup) is not the display's rate
+    assert st.display_interval_s() == pytest.approx(1 / 60, rel=0.35)

@@ -262,7 +262,8 @@ class LiveSession:
                                                self.showlog.audio if self.showlog and args.show_log_audio else None),
                                 analyzer_factory=lambda rate, hop: _analyzer(rate, hop, bar_sync, args.tempo_range))
         self.inference = InferenceThread(frame_fn, mapper, self.features, self.frames, self.registry,
-                                         max_fps=args.gen_fps_cap, latency_fn=self.stats.latency_s)
+                                         max_fps=args.gen_fps_cap, latency_fn=self.stats.latency_s,
+                                         display_interval_fn=self.stats.display_interval_s)
         self.surfaces = start_surfaces(SurfaceOptions.from_args(args), self.registry,
                                        window=getattr(self.surface, "window", None), features=self.features)
         stack.callback(self._quietly, "closing control surfaces", self.surfaces.close)

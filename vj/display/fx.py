@@ -74,8 +74,11 @@ class InterpolationClock:
     """Where the display is between the last two generated frames.
 
     The display shows ``mix(previous, newest, t)`` with ``t`` the elapsed fraction of the measured generator
-    frame interval since the newest frame arrived, so motion stays smooth at the display rate whatever the
-    generator rate (at the cost of one generator interval of latency). ``freeze`` holds ``t``.
+    frame interval since the newest frame arrived, taken at the end of the display frame being drawn (``ahead_s``
+    in :meth:`t`, the display's frame interval): motion stays smooth at the display rate whatever the generator
+    rate, a new frame is already part of the first picture drawn after it arrives, and a generator at or above
+    the display rate is shown unblended (no display frame of delay). The fade costs ``max(0, interval/2 −
+    ahead_s)`` of latency on average. ``freeze`` holds ``t``.
 
     Args:
         initial_interval_s: interval assumed before two frames have arrived [s].
@@ -96,12 +99,14 @@ class InterpolationClock:
         self._arrival_s = now_s
         self._t = 0.0
 
-    def t(self, now_s: float, freeze: bool = False) -> float:
-        """Blend weight of the newest frame, 0..1, at ``now_s`` [s]; held while ``freeze``."""
+    def t(self, now_s: float, freeze: bool = False, ahead_s: float = 0.0) -> float:
+        """Blend weight of the newest frame, 0..1, for a picture drawn at ``now_s`` [s] that stays on screen for
+        ``ahead_s`` [s] (the display's frame interval; 0: evaluated at ``now_s``); held while ``freeze``."""
         if self._arrival_s is None:
             return 1.0
         if not freeze:
-            self._t = min(max((now_s - self._arrival_s) / max(self.interval_s, 1e-3), 0.0), 1.0)
+            elapsed = now_s + max(float(ahead_s), 0.0) - self._arrival_s
+            self._t = min(max(elapsed / max(self.interval_s, 1e-3), 0.0), 1.0)
         return self._t
 
 

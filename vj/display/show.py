@@ -271,7 +271,7 @@ class Show:
             beats = self.beats.update(f.beat_count) if f is not None else 0
         level = f.level if f is not None else 0.0
         fx = self.fx.update(now, dt, onsets, beats, level, p, *hit_and_beat(f))
-        self.pipeline.render(self.clock.t(now, freeze), p.get("fx.sharpen.amount", 0.0), fx)
+        self.pipeline.render(self.clock.t(now, freeze, self.stats.swap_interval_s), p.get("fx.sharpen.amount", 0.0), fx)
         fbo = self.surface.screen_fbo()
         if fbo is not None:
             self.pipeline.present(fbo, self.surface.framebuffer_size(), opt.fit)

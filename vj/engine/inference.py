@@ -176,16 +176,19 @@ class InferenceThread:
         max_fps: most frames per second to generate (0 = no cap) [Hz].
         latency_fn: ``fn() -> float | None``, the show's current sound-to-picture latency [s] (the median from
             a hop's capture to the swap that first shows its frame), or None while unmeasured. With
-            ``gan.pulse_lead_auto`` on, the beat pulse's lead is that latency plus half the generator interval
-            (the display cross-fades a new frame in over one interval), so the jolt is *seen* on the beat on
-            whatever machine; :attr:`pulse_lead_s` says what it is.
+            ``gan.pulse_lead_auto`` on, the beat pulse's lead is that latency plus what the display's cross-fade
+            adds, ``max(0, generator interval / 2 − display interval)`` (see
+            :class:`vj.display.fx.InterpolationClock`), so the jolt is *seen* on the beat on whatever machine;
+            :attr:`pulse_lead_s` says what it is.
+        display_interval_fn: ``fn() -> float | None``, the display's frame interval [s] (None: unknown, taken as 0).
     """
 
     #: the most the automatic pulse lead may be [s] (the fader's range)
     MAX_LEAD_S = 0.3
 
     def __init__(self, frame_fn: Callable, mapper, features: LatestSlot, frames: FrameSlot, registry=None,
-                 max_fps: float = 0.0, latency_fn: Callable[[], float | None] | None = None):
+                 max_fps: float = 0.0, latency_fn: Callable[[], float | None] | None = None,
+                 display_interval_fn: Callable[[], float | None] | None = None):
         self.frame_fn = frame_fn
         self.mapper = mapper
         self.features = features
@@ -193,6 +196,7 @@ class InferenceThread:
         self.registry = registry
         self.max_fps = float(max_fps)
         self.latency_fn = latency_fn
+        self.display_interval_fn = display_interval_fn
         self.pulse_lead_s = math.nan  #: the beat pulse's lead in use [s] (NaN until the first step)
         self._interval_s = 0.0  # generator step interval, smoothed [s]
         self._stop = threading.Event()
@@ -235,10 +239,12 @@ class InferenceThread:
         if settings is not None and self.latency_fn is not None and values.get("gan.pulse_lead_auto", 0.0) >= 0.5:
             try:
                 latency = self.latency_fn()
+                display = self.display_interval_fn() if self.display_interval_fn is not None else None
             except Exception:  # noqa: BLE001 — a statistics hiccup keeps the fader's lead
-                latency = None
+                latency = display = None
             if latency is not None and math.isfinite(latency) and latency >= 0:
-                lead = latency + 0.5 * self._interval_s
+                fade = 0.5 * self._interval_s - (display if display and math.isfinite(display) else 0.0)
+                lead = latency + max(fade, 0.0)
                 settings.pulse_lead_s = min(max(lead, 0.0), self.MAX_LEAD_S)
         self.pulse_lead_s = float(getattr(settings, "pulse_lead_s", math.nan))
         palette = self.registry.palette  # target = registry.classes; source/mix during a preset crossfade

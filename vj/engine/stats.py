@@ -84,6 +84,10 @@ class StatsCollector:
         self._gen_samples: deque[tuple[float, int]] = deque()
         self._latencies_s: list[float] = []  # this second's
         self.recent_latencies_s: deque[float] = deque(maxlen=keep)
+        #: the display's frame interval, smoothed over ~10 swaps [s] (0 before two swaps; a float, safe to read
+        #: from any thread)
+        self.swap_interval_s = 0.0
+        self._last_swap_s: float | None = None
         self._next_s = self.t0_s + 1.0
         self.lines_written = 0
         self.last: dict = {}
@@ -94,6 +98,14 @@ class StatsCollector:
     def swap(self, now_s: float) -> None:
         """A buffer swap happened at ``now_s``."""
         self.display.tick(now_s)
+        if self._last_swap_s is not None and 0.0 < now_s - self._last_swap_s < 0.25:  # a stall is not a rate
+            d = now_s - self._last_swap_s
+            self.swap_interval_s += (d - self.swap_interval_s) * (0.1 if self.swap_interval_s else 1.0)
+        self._last_swap_s = now_s
+
+    def display_interval_s(self) -> float | None:
+        """The display's smoothed frame interval [s], None before two swaps (safe from any thread)."""
+        return self.swap_interval_s or None
 
     def frame_shown(self, now_s: float, capture_time_s: float, generated_s: float) -> None:
         """A new generated frame was shown for the first time at swap instant ``now_s``.
