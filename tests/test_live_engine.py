@@ -424,6 +424,51 @@ def test_show_survives_failing_frames():
     assert show.frame_errors == 3 and show.swaps > 3 and show.frames_shown == 1
 
 
+def test_show_stamps_a_recorded_frame_when_it_became_visible():
+    """A recorded frame carries its swap's time (when the room saw it; what latency is measured to), not the
+    start of the pass that drew it: with a swap that waits 20 ms for the display, the two differ by 20 ms."""
+    from vj.control.params import ParamRegistry
+    from vj.display.show import Show, ShowOptions
+    from vj.engine.stats import StatsCollector
+
+    class SlowSwap(_FakeSurface):
+        def __init__(self):
+            super().__init__()
+            self.swaps_at = []
+
+        def flip(self):
+            time.sleep(0.02)  # a vsync'd swap blocks until the display takes the picture
+            super().flip()
+            self.swaps_at.append(time.perf_counter())
+
+    class Readback(_FlakyPipeline):
+        def start_readback(self):
+            self.pending = np.zeros((4, 4, 3), np.uint8)
+
+        def finish_readback(self):
+            return self.pending
+
+    class Rec:
+        def __init__(self):
+            self.pts = []
+
+        def push_video(self, img, t_s):
+            self.pts.append(t_s)
+
+    frames = FrameSlot(4, 4)
+    frames.write_buffer(4, 4)
+    frames.publish(frame_id=1, hop_index=3, capture_time_s=time.perf_counter(), t_done_s=time.perf_counter())
+    surface, rec = SlowSwap(), Rec()
+    stats = StatsCollector(None, time.perf_counter())
+    show = Show(surface, Readback(0), ParamRegistry(), LatestSlot(), frames, stats,
+                ShowOptions(duration_s=0.5, fps_cap=200, record_fps=30), recorder=rec)
+    show.run()
+    assert len(rec.pts) >= 5
+    swaps = np.array(surface.swaps_at) - stats.t0_s
+    gaps = [np.abs(swaps - t).min() for t in rec.pts]
+    assert max(gaps) < 0.01  # each pts is one swap's instant (a pass start would be ≥ 20 ms before it)
+
+
 def test_show_gives_up_on_a_broken_context():
     show = _show(_FlakyPipeline(failures=10**9), 5.0)
     show.MAX_FAILED_FRAMES = 5

@@ -286,15 +286,17 @@ class Show:
             if img is not None:
                 self.recorder.push_video(img, self._rec_pending_t - t0)
             self._rec_pending_t = None
-        if self.recorder is not None and now >= self._next_rec:
+        recording = self.recorder is not None and now >= self._next_rec
+        if recording:
             self.pipeline.start_readback()
-            self._rec_pending_t = now
             self._next_rec = max(self._next_rec + self._rec_gap, now - self._rec_gap)
         if self.ndi is not None:
             self.ndi.frame()  # its own asynchronous read-back of the final output (NDI's pixel layout)
         shot = self._grab() if now >= self._next_shot else None  # the back buffer, before the swap
         self.surface.flip()
         swap = now_s()
+        if recording:  # stamped when it became visible (as latency is measured), not when the pass began
+            self._rec_pending_t = swap
         self.swaps += 1
         self.stats.swap(swap)
         self.stats.generated(swap, self.frames.published)
