@@ -244,8 +244,7 @@ class InferenceThread:
                 latency = display = None
             if latency is not None and math.isfinite(latency) and latency >= 0:
                 fade = 0.5 * self._interval_s - (display if display and math.isfinite(display) else 0.0)
-                lead = latency + max(fade, 0.0)
-                settings.pulse_lead_s = min(max(lead, 0.0), self.MAX_LEAD_S)
+                settings.pulse_lead_s = min(latency + max(fade, 0.0), self.MAX_LEAD_S)  # both terms >= 0
         self.pulse_lead_s = float(getattr(settings, "pulse_lead_s", math.nan))
         palette = self.registry.palette  # target = registry.classes; source/mix during a preset crossfade
         if palette.target or palette.source:
